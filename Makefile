@@ -1,0 +1,55 @@
+# mfsearch: `make help` lists the targets. Every target that needs the venv installs it first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+# Run settings; empty ones are left to the config tree's defaults.
+DATASET ?=
+LOSS ?=
+MODEL ?=
+ARGS ?=
+CKPT ?=
+
+# q: single-quote a value for the shell, so spaces or shell characters cannot break or
+# inject into a command.
+q = '$(subst ','\'',$(1))'
+# opt: a quoted `key=value` Hydra override when the value is non-empty.
+opt = $(if $(strip $(2)),$(call q,$(1)=$(strip $(2))))
+RUN_OVERRIDES = $(call opt,dataset,$(DATASET)) $(call opt,loss,$(LOSS)) $(call opt,model,$(MODEL))
+
+.PHONY: help install train test test-all bench lint clean
+
+help: ## List the targets and their variables
+	@echo "usage: make <target> [VAR=value ...]"
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install mfsearch with its test extras (seconds if unchanged)
+
+train: install ## Train one model: DATASET=digits LOSS=mf_cwms MODEL=... ARGS="hydra overrides"
+	$(PY) -m mfsearch.cli train --extra $(call q,$(ARGS)) $(RUN_OVERRIDES)
+
+test: install ## Quick test suite (no slow tests)
+	$(PY) -m pytest -m "not slow" -q
+
+test-all: install ## Every test, the slow end-to-end ones too
+	$(PY) -m pytest -q
+
+bench: install ## Run the benchmarks in benchmarks/ and write benchmarks/results/*.json
+	@set -e; for script in benchmarks/[a-z]*.py; do echo "== $$script"; $(PY) $$script; done
+
+lint: install ## ruff and mypy
+	$(VENV)/bin/ruff check mfsearch hydra_plugins tests benchmarks
+	$(VENV)/bin/mypy
+
+clean: ## Remove caches (keeps .venv and studies/)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,58 @@
+"""The ``mfsearch`` console script: ``mfsearch <command> [hydra overrides...]``."""
+
+from __future__ import annotations
+
+import importlib
+import shlex
+import sys
+from collections.abc import Sequence
+
+#: command -> (module with a ``main`` Hydra app, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("mfsearch.train", "train one model (Hydra overrides follow)"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: mfsearch <command> [args...]", "", "commands:"]
+    lines += [f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def _expand_extra(args: list[str]) -> list[str]:
+    """Replaces ``--extra "a=1 b=2"`` by the shell-style words of its value.
+
+    ``make`` passes free overrides (``ARGS=...``) this way, quoted as one word, so that
+    shell characters in them are never run by the shell.
+    """
+    out: list[str] = []
+    it = iter(args)
+    for arg in it:
+        if arg == "--extra":
+            out.extend(shlex.split(next(it, "")))
+        elif arg.startswith("--extra="):
+            out.extend(shlex.split(arg.split("=", 1)[1]))
+        else:
+            out.append(arg)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Dispatches to the command's entry point with the remaining arguments."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    command, rest = args[0], args[1:]
+    rest = _expand_extra(rest)
+    if command not in COMMANDS:
+        print(f"mfsearch: unknown command {command!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[command][0])
+    sys.argv = [f"mfsearch {command}", *rest]
+    result = module.main()
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

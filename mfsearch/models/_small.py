@@ -1,0 +1,49 @@
+"""A small convolutional backbone for 8x8 to 28x28 images (digits, Fashion-MNIST)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from mfsearch.config import ModelConfig
+from mfsearch.models._registry import BACKBONES
+
+
+def _block(cin: int, cout: int) -> list[nn.Module]:
+    return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
+            nn.ReLU(inplace=True)]
+
+
+class SmallConvNet(nn.Module):
+    """Three conv-BN-ReLU stages of ``width``, ``2 width`` and ``4 width`` channels.
+
+    One 2x max pool after the second stage; inputs of 8x8 give a 4x4 feature map.
+    """
+
+    def __init__(self, in_channels: int, width: int = 32) -> None:
+        super().__init__()
+        if in_channels < 1 or width < 1:
+            raise ValueError(f"in_channels and width must be >= 1, but got {in_channels=} {width=}")
+        self.features = nn.Sequential(
+            *_block(in_channels, width),
+            *_block(width, 2 * width),
+            nn.MaxPool2d(2),
+            *_block(2 * width, 4 * width),
+        )
+        self.out_channels = 4 * width
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.features(images)
+
+
+@BACKBONES.register("small_convnet")
+def small_convnet(cfg: ModelConfig, in_channels: int) -> nn.Module:
+    """See :class:`SmallConvNet`; ``pretrained`` must be ``none``."""
+    if cfg.pretrained != "none":
+        from mfsearch.config import ConfigError
+
+        raise ConfigError(
+            f"model.pretrained={cfg.pretrained!r} is invalid: small_convnet has no pretrained "
+            "weights. Use model.pretrained=none."
+        )
+    return SmallConvNet(in_channels, cfg.width)
