@@ -13,6 +13,13 @@ LOSS ?=
 MODEL ?=
 ARGS ?=
 CKPT ?=
+# Sweep settings (make sweep); empty ones are left to conf/search/<dataset>.yaml.
+TRIALS ?=
+STORAGE ?=
+STUDY ?=
+PRUNER ?=
+SAMPLER ?=
+SEED ?=
 
 # q: single-quote a value for the shell, so spaces or shell characters cannot break or
 # inject into a command.
@@ -20,8 +27,14 @@ q = '$(subst ','\'',$(1))'
 # opt: a quoted `key=value` Hydra override when the value is non-empty.
 opt = $(if $(strip $(2)),$(call q,$(1)=$(strip $(2))))
 RUN_OVERRIDES = $(call opt,dataset,$(DATASET)) $(call opt,loss,$(LOSS)) $(call opt,model,$(MODEL))
+SWEEP_OVERRIDES = $(call opt,search,$(or $(strip $(DATASET)),digits)) \
+	$(call opt,loss,$(LOSS)) $(call opt,search/loss,$(LOSS)) $(call opt,model,$(MODEL)) \
+	$(call opt,hydra.sweeper.n_trials,$(TRIALS)) $(call opt,hydra.sweeper.storage,$(STORAGE)) \
+	$(call opt,hydra.sweeper.study_name,$(STUDY)) $(call opt,hydra/sweeper/pruner,$(PRUNER)) \
+	$(call opt,hydra/sweeper/sampler,$(SAMPLER)) $(call opt,seed,$(SEED)) \
+	$(call opt,hydra.sweeper.sampler.seed,$(SEED))
 
-.PHONY: help install train test test-all bench lint clean
+.PHONY: help install train sweep test test-all bench lint clean
 
 help: ## List the targets and their variables
 	@echo "usage: make <target> [VAR=value ...]"
@@ -37,6 +50,9 @@ install: $(STAMP) ## Create .venv and install mfsearch with its test extras (sec
 
 train: install ## Train one model: DATASET=digits LOSS=mf_cwms MODEL=... ARGS="hydra overrides"
 	$(PY) -m mfsearch.cli train --extra $(call q,$(ARGS)) $(RUN_OVERRIDES)
+
+sweep: install ## Optuna study (default digits, MF-CWMS, Hyperband, 20 trials): DATASET LOSS MODEL TRIALS STORAGE STUDY PRUNER SAMPLER SEED ARGS
+	$(PY) -m mfsearch.cli sweep --extra $(call q,$(ARGS)) $(SWEEP_OVERRIDES)
 
 test: install ## Quick test suite (no slow tests)
 	$(PY) -m pytest -m "not slow" -q

@@ -1,0 +1,133 @@
+"""The job side of a sweep: run one trial, report every epoch, obey the pruner."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from mfsearch.config import ConfigError, TrainConfig, TrialConfig
+from mfsearch.search._protocol import (
+    FAIL_REASON_ATTR,
+    PRUNED_AT_ATTR,
+    PRUNER_ATTR,
+    describe_error,
+)
+from mfsearch.search._storage import open_storage
+
+log = logging.getLogger(__name__)
+
+
+class TrialReporter:
+    """Trainer callback: reports the optimized metric each epoch and stops pruned trials.
+
+    Args:
+        trial: The running Optuna trial.
+        metric: The metric to report, e.g. ``"val/map_at_r"``.
+    """
+
+    def __init__(self, trial: optuna.Trial, metric: str) -> None:
+        if not metric:
+            raise ValueError(f"A reporter needs a metric name, but got {metric=}")
+        self.trial = trial
+        self.metric = metric
+        self.last_epoch = 0
+
+    def on_epoch_end(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        """Reports ``metrics[metric]`` at step ``epoch``; raises TrialPruned when told to."""
+        self.last_epoch = epoch
+        value = metrics.get(self.metric)
+        if value is None or not math.isfinite(value):
+            return
+        self.trial.report(float(value), step=epoch)
+        if self.trial.should_prune():
+            self.trial.set_user_attr(PRUNED_AT_ATTR, epoch)
+            raise optuna.TrialPruned(f"pruned after epoch {epoch} ({self.metric}={value:.4f})")
+
+
+def check_sweepable(config: TrainConfig) -> None:
+    """Refuses configs that must not be searched (hyperparameters chosen on test classes)."""
+    if config.dataset.split.protocol == "test":
+        raise ConfigError(
+            "dataset.split.protocol='test' is invalid in a sweep: hyperparameters must never "
+            "be chosen on the test classes. Use dataset.split.protocol=val (the default).")
+
+
+def build_pruner(spec: Mapping[str, Any] | None) -> optuna.pruners.BasePruner:
+    """Builds a pruner from its config (``_target_`` plus arguments); None means no pruning."""
+    if not spec:
+        return optuna.pruners.NopPruner()
+    from hydra.utils import instantiate
+
+    pruner = instantiate(dict(spec))
+    if not isinstance(pruner, optuna.pruners.BasePruner):
+        raise ConfigError(f"hydra.sweeper.pruner={dict(spec)!r} is invalid: its _target_ must "
+                          f"be an Optuna pruner, but it built a {type(pruner).__name__}.")
+    return pruner
+
+
+def load_trial(identity: TrialConfig) -> optuna.Trial:
+    """Opens the running trial named by ``trial.*`` (storage, study name, trial id)."""
+    if identity.trial_id is None or identity.study_name is None:
+        raise ConfigError(f"trial={identity!r} is incomplete: a trial needs trial.study_name "
+                          "and trial.trial_id (the sweeper sets them).")
+    storage = open_storage(identity.storage)
+    attrs = storage.get_study_user_attrs(storage.get_study_id_from_name(identity.study_name))
+    study = optuna.load_study(study_name=identity.study_name, storage=storage,
+                              pruner=build_pruner(attrs.get(PRUNER_ATTR)))
+    frozen = storage.get_trial(identity.trial_id)
+    if frozen.state != optuna.trial.TrialState.RUNNING:
+        raise ConfigError(f"trial.trial_id={identity.trial_id} is invalid: that trial is "
+                          f"{frozen.state.name}, not RUNNING; only the sweeper starts trials.")
+    return optuna.Trial(study, identity.trial_id)
+
+
+def result_attrs(config: TrainConfig, result: Any) -> dict[str, Any]:
+    """The user attrs of a finished training run (``result`` is a FitResult)."""
+    return {
+        "metrics": dict(result.metrics),
+        "best_epoch": result.best_epoch,
+        "epochs_run": result.epochs_run,
+        "duration_s": result.duration_s,
+        "checkpoint": result.checkpoint,
+        "run_dir": str(config.run_dir),
+        "seed": config.seed,
+    }
+
+
+def run_trial(config: TrainConfig) -> float:
+    """Trains the trial named by ``config.trial``, reporting to Optuna; returns the value.
+
+    Raises:
+        optuna.TrialPruned: The pruner stopped the run (``pruned_at_epoch`` is recorded).
+        Exception: Any failure, after recording ``fail_reason``.
+    """
+    from mfsearch.training import BEST_CHECKPOINT, run_training
+
+    check_sweepable(config)
+    trial = load_trial(config.trial)
+    reporter = TrialReporter(trial, config.optimized_metric)
+    started = time.perf_counter()
+    try:
+        result = run_training(config, callbacks=[reporter])
+    except optuna.TrialPruned:
+        best = Path(config.run_dir) / BEST_CHECKPOINT
+        partial = {"epochs_run": reporter.last_epoch, "run_dir": str(config.run_dir),
+                   "seed": config.seed, "duration_s": time.perf_counter() - started,
+                   "checkpoint": str(best) if best.exists() else None}
+        for key, value in partial.items():
+            trial.set_user_attr(key, value)
+        log.info("trial %s pruned after epoch %d", config.trial.number, reporter.last_epoch)
+        raise
+    except Exception as exc:
+        trial.set_user_attr(FAIL_REASON_ATTR, describe_error(exc))
+        trial.set_user_attr("run_dir", str(config.run_dir))
+        raise
+    for key, value in result_attrs(config, result).items():
+        trial.set_user_attr(key, value)
+    return float(result.metrics[config.optimized_metric])
