@@ -6,13 +6,18 @@ trial (:func:`mfsearch.search.run_trial`): it reports every epoch and can be pru
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
 from mfsearch.config import load_config
 
+# Absolute, so the app finds conf/ however it is started (python -m, the mfsearch script, tests).
+CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def main(cfg: DictConfig) -> float:
     """Validates the config, trains, and returns the best ``optimized_metric``."""
     config = load_config(cfg)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import optuna
-from hydra.core.global_hydra import GlobalHydra
 
 #: Overrides that make every trial a seconds-long digits run.
 TINY = ["trainer.max_epochs=1", "trainer.patience=1", "trainer.progress=false",
@@ -16,19 +14,12 @@ TINY = ["trainer.max_epochs=1", "trainer.patience=1", "trainer.progress=false",
 def run_sweep(tmp_path: Path, monkeypatch, *overrides: str, tiny: bool = True) -> None:
     """Runs ``python -m mfsearch.train --multirun hydra/sweeper=mfsearch ...`` in-process.
 
-    Errors propagate unchanged (``HYDRA_FULL_ERROR=1``).
+    Errors propagate unchanged. ``search=`` is left null unless given.
     """
-    from mfsearch.train import main
+    from mfsearch.sweep import run_sweep as run
 
-    monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
-    argv = ["mfsearch.train", "--multirun", "hydra/sweeper=mfsearch",
-            f"hydra.sweep.dir={tmp_path / 'multirun'}", *(TINY if tiny else []), *overrides]
-    monkeypatch.setattr(sys, "argv", argv)
-    GlobalHydra.instance().clear()
-    try:
-        main()
-    finally:
-        GlobalHydra.instance().clear()
+    run(["hydra/sweeper=mfsearch", f"hydra.sweep.dir={tmp_path / 'multirun'}",
+         *(TINY if tiny else []), *overrides])
 
 
 def load(storage: str, name: str) -> optuna.Study:

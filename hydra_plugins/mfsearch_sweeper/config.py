@@ -226,7 +226,7 @@ class MfsearchSweeperConf:
     params: Optional[Dict[str, Any]] = None
     custom_search_space: Optional[str] = None
     enqueue: List[Any] = field(default_factory=list)
-    paper_config: Optional[Dict[str, Any]] = None
+    paper_config: Dict[str, Any] = field(default_factory=dict)
     stale: StaleTrialConf = field(default_factory=StaleTrialConf)
 
 
