@@ -11,8 +11,10 @@ import pytest
 from hydra.core.plugins import Plugins
 from hydra.errors import MissingConfigException
 from hydra.plugins.sweeper import Sweeper
+from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
+import mfsearch
 from mfsearch.config import ConfigError
 from mfsearch.search import (
     FAIL_REASON_ATTR,
@@ -20,6 +22,7 @@ from mfsearch.search import (
     StorageError,
     StudyMismatchError,
     TrialReporter,
+    build_pruner,
     hide_password,
     job_outcome,
     open_storage,
@@ -48,9 +51,6 @@ def test_hydra_discovers_the_plugin_and_its_groups():
     for name, cls in pruners.items():
         cfg = compose_with_hydra(["hydra/sweeper=mfsearch", f"hydra/sweeper/pruner={name}"])
         assert cfg.hydra.sweeper.pruner._target_ == f"optuna.pruners.{cls}"
-        from mfsearch.search import build_pruner
-        from omegaconf import OmegaConf
-
         spec = OmegaConf.to_container(cfg.hydra.sweeper.pruner, resolve=True)
         assert type(build_pruner(spec)).__name__ == cls
 
@@ -191,8 +191,6 @@ def test_end_to_end_sweep(tmp_path, monkeypatch, kind):
     assert "alpha" not in attrs["base_config"]["loss"]
     assert attrs["base_config"]["loss"]["beta"] == 80.0
     assert attrs["base_config"]["trainer"]["max_epochs"] == 2
-    import mfsearch
-
     assert attrs["mfsearch_version"] == mfsearch.__version__
     best = max(trials, key=lambda t: t.value)
     assert study.best_trial.number == best.number

@@ -6,6 +6,7 @@
 ``stale``.
 """
 
+# ruff: noqa: UP006, UP007, UP035, UP045
 # No `from __future__ import annotations` here: Hydra runs this module before it is in
 # sys.modules, where dataclasses cannot resolve string annotations, and OmegaConf needs
 # typing-module annotations (Optional, Dict, List).
@@ -106,15 +107,11 @@ class MedianPrunerConf:
 
 
 @dataclass
-class PercentilePrunerConf:
-    """optuna.pruners.PercentilePruner."""
+class PercentilePrunerConf(MedianPrunerConf):
+    """optuna.pruners.PercentilePruner (the median pruner's settings plus ``percentile``)."""
 
     _target_: str = "optuna.pruners.PercentilePruner"
     percentile: float = 25.0
-    n_startup_trials: int = 5
-    n_warmup_steps: int = 0
-    interval_steps: int = 1
-    n_min_trials: int = 1
 
 
 @dataclass

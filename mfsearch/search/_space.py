@@ -105,12 +105,13 @@ def _choice(key: str, expression: str, sweep: ChoiceSweep) -> BaseDistribution:
     for c in choices:
         if not (c is None or isinstance(c, (bool, int, float, str))):
             raise _bad(key, expression, f"choice {c!r} is not a number, string, bool or null")
-    return CategoricalDistribution([c if not isinstance(c, str) else str(c) for c in choices])
+    return CategoricalDistribution([str(c) if isinstance(c, str) else c  # type: ignore[misc]
+                                    for c in choices])
 
 
 def to_distribution(override: Override) -> BaseDistribution | None:
     """The Optuna distribution of a parsed override, or None when it is a fixed value."""
-    key, expression = override.get_key_element(), override.input_line
+    key, expression = override.get_key_element(), override.input_line or ""
     if not override.is_sweep_override():
         return None
     value = override.value()
@@ -154,11 +155,12 @@ def parse_search_space(params: Mapping[str, Any] | None,
     space = SearchSpace()
     for key, override in entries.items():
         distribution = to_distribution(override)
+        line = override.input_line or ""
         if distribution is None:
-            space.fixed.append(override.input_line)
+            space.fixed.append(line)
         else:
             space.distributions[key] = distribution
-            space.expressions[key] = override.input_line.split("=", 1)[1].strip()
+            space.expressions[key] = line.split("=", 1)[1].strip()
     return space
 
 

@@ -15,6 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import optuna
+from optuna.storages.journal import JournalFileBackend, JournalStorage
 
 DEFAULT_STORAGE = "sqlite:///studies/mfsearch.db"
 JOURNAL_PREFIX = "journal:///"
@@ -75,8 +76,7 @@ def _open(url: str) -> optuna.storages.BaseStorage:
     if url.startswith(JOURNAL_PREFIX):
         path = _file_path(url, JOURNAL_PREFIX)
         path.parent.mkdir(parents=True, exist_ok=True)
-        backend = optuna.storages.journal.JournalFileBackend(str(path))
-        return optuna.storages.journal.JournalStorage(backend)
+        return JournalStorage(JournalFileBackend(str(path)))
     if url.startswith(_SQLITE_PREFIX):
         path = _file_path(url, _SQLITE_PREFIX)
         if str(path) != ":memory:":

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
+from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from mfsearch.search._objective import build_pruner
@@ -96,7 +97,8 @@ def open_study(spec: StudySpec) -> optuna.Study:
     _check_existing(storage, spec)
     study = optuna.create_study(storage=storage, sampler=spec.sampler,
                                 pruner=build_pruner(spec.pruner), study_name=spec.name,
-                                direction=spec.direction, load_if_exists=True)
+                                direction=StudyDirection[spec.direction.upper()],
+                                load_if_exists=True)
     for key, value in {**spec.attrs, PRUNER_ATTR: spec.pruner}.items():
         study.set_user_attr(key, value)
     for params, user_attrs in spec.enqueue:
