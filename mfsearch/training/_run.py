@@ -10,7 +10,7 @@ from pathlib import Path
 from mfsearch.config import TrainConfig, config_to_dict
 from mfsearch.data import DATASETS, SAMPLERS, build_data
 from mfsearch.losses import LOSSES, build_loss, loss_params
-from mfsearch.models import BACKBONES, build_model
+from mfsearch.models import BACKBONES, build_model, pretrained_path
 from mfsearch.training._callbacks import Callback
 from mfsearch.training._optim import OPTIMIZERS, SCHEDULERS
 from mfsearch.training._seed import resolve_device, seed_everything
@@ -26,10 +26,12 @@ class TrainingFailedError(RuntimeError):
 
 
 def check_config(config: TrainConfig) -> None:
-    """Checks every registry name and the loss's hyperparameters; raises before any work."""
+    """Checks every registry name, the loss's hyperparameters and the pretrained weight file;
+    raises before any work."""
     DATASETS.get(config.dataset.name)
     SAMPLERS.get(config.dataset.sampler)
     BACKBONES.get(config.model.name)
+    pretrained_path(config.model)
     LOSSES.get(config.loss.name)
     loss_params(config.loss)
     OPTIMIZERS.get(config.optimizer.name)
