@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mfsearch.config import TrainConfig, config_to_dict
-from mfsearch.data import DATASETS, SAMPLERS, build_data
+from mfsearch.data import DATASETS, SAMPLERS, DataBundle, build_data
 from mfsearch.losses import LOSSES, build_loss, loss_params
 from mfsearch.models import BACKBONES, build_model, pretrained_path
 from mfsearch.training._callbacks import Callback
@@ -38,12 +38,21 @@ def check_config(config: TrainConfig) -> None:
     SCHEDULERS.get(config.scheduler.name)
 
 
+def build_run_data(config: TrainConfig) -> DataBundle:
+    """The run's train / val / test data, prepared as the run's model expects.
+
+    Training and ``mfsearch.evaluate`` both build their data here, so that a checkpoint is
+    scored on exactly the samples it was trained and tested with.
+    """
+    return build_data(config.dataset)
+
+
 def build_trainer(config: TrainConfig, callbacks: Sequence[Callback] = ()) -> Trainer:
     """Seeds, then builds data, model, loss and the trainer for ``config``."""
     check_config(config)
     generator = seed_everything(config.seed)
     device = resolve_device(config.device)
-    data = build_data(config.dataset)
+    data = build_run_data(config)
     model = build_model(config.model, data.in_channels)
     loss = build_loss(config.loss, data.num_classes, config.model.embedding_size)
     return Trainer(config, model, loss, data, device, config.run_dir, callbacks, generator)
