@@ -13,7 +13,9 @@ def main(cfg: DictConfig) -> dict[str, float]:
     """Scores the checkpoint's test split, prints the metric table, returns the metrics."""
     from mfsearch.training import evaluate_checkpoint, metrics_table, write_evaluation
 
-    options = build_dataclass(EvaluateConfig, OmegaConf.to_container(cfg, resolve=True))
+    data = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(data, dict)
+    options = build_dataclass(EvaluateConfig, {str(k): v for k, v in data.items()})
     result = evaluate_checkpoint(options)
     config = result.config
     print(f"checkpoint {options.checkpoint} (epoch {result.epoch}): model {config.model.name}, "

@@ -39,7 +39,10 @@ def build_backbone(cfg: ModelConfig, in_channels: int) -> nn.Module:
         load_state_dict_checked(network, state, f"Weight file {path} (model.pretrained)",
                                 f"{cfg.name} network", spec.classifier_prefixes)
     backbone = spec.features(network)
-    backbone.input_convention = spec.input_convention
+    convention = getattr(backbone, "input_convention", None)
+    if convention != spec.input_convention:
+        raise ValueError(f"backbone {cfg.name!r} expects {convention=}, but its registry entry "
+                         f"says {spec.input_convention!r}")
     return backbone
 
 

@@ -49,6 +49,9 @@ class ImageNetToSymmetric(nn.Module):
     """Maps ImageNet-normalised RGB to ``(x - 0.5) / 0.5``, the scale GoogLeNet's ported
     weights were trained on (torchvision's ``transform_input``)."""
 
+    scale: torch.Tensor
+    shift: torch.Tensor
+
     def __init__(self) -> None:
         super().__init__()
         std = torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1)
