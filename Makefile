@@ -34,7 +34,7 @@ SWEEP_OVERRIDES = $(call opt,search,$(or $(strip $(DATASET)),digits)) \
 	$(call opt,hydra/sweeper/sampler,$(SAMPLER)) $(call opt,seed,$(SEED)) \
 	$(call opt,hydra.sweeper.sampler.seed,$(SEED))
 
-.PHONY: help install train sweep test test-all bench lint clean
+.PHONY: help install train sweep evaluate test test-all bench lint clean
 
 help: ## List the targets and their variables
 	@echo "usage: make <target> [VAR=value ...]"
@@ -53,6 +53,9 @@ train: install ## Train one model: DATASET=digits LOSS=mf_cwms MODEL=... ARGS="h
 
 sweep: install ## Optuna study (default digits, MF-CWMS, Hyperband, 20 trials): DATASET LOSS MODEL TRIALS STORAGE STUDY PRUNER SAMPLER SEED ARGS
 	$(PY) -m mfsearch.cli sweep --extra $(call q,$(ARGS)) $(SWEEP_OVERRIDES)
+
+evaluate: install ## Test metrics of a checkpoint: CKPT=studies/runs/<run>/best.pt ARGS="device=cpu"
+	$(PY) -m mfsearch.cli evaluate --extra $(call q,$(ARGS)) $(call opt,checkpoint,$(CKPT))
 
 test: install ## Quick test suite (no slow tests)
 	$(PY) -m pytest -m "not slow" -q

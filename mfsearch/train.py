@@ -6,15 +6,10 @@ trial (:func:`mfsearch.search.run_trial`): it reports every epoch and can be pru
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import hydra
 from omegaconf import DictConfig
 
-from mfsearch.config import load_config
-
-# Absolute, so the app finds conf/ however it is started (python -m, the mfsearch script, tests).
-CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+from mfsearch.config import CONF_DIR, load_config
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
