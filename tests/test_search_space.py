@@ -144,3 +144,31 @@ def test_loss_search_spaces(loss):
     # The published loss setting is the loss config's own default.
     for key in loss_keys:
         assert cfg.hydra.sweeper.paper_config[key] == pytest.approx(cfg.loss[key.split(".")[1]])
+
+
+def test_ask_next_enqueued_first_then_custom_search_space():
+    import optuna
+
+    from mfsearch.search import StudySpec, ask_next, open_study, trial_overrides
+
+    space = parse_search_space({"loss.alpha": "interval(0.01, 0.1)"})
+
+    def custom(cfg, trial):  # hydra-optuna-sweeper's define-by-run hook
+        trial.suggest_float("+w", 0.0, 1.0)
+        trial.suggest_float("loss.beta", trial.params["loss.alpha"] * 1000, 200.0)
+
+    spec = StudySpec(name="s", storage="sqlite:///:memory:",
+                     sampler=optuna.samplers.RandomSampler(seed=0),
+                     enqueue=[({"loss.alpha": 0.05}, {"paper_config": True})])
+    study = open_study(spec)
+    first = ask_next(study, space, custom, config=None)
+    assert first.params["loss.alpha"] == 0.05
+    assert first.user_attrs["paper_config"] is True
+    assert 50.0 <= first.params["loss.beta"] <= 200.0
+    params, job = trial_overrides(first, "sqlite:////x.db", "s", ["seed=2"])
+    assert params == [f"+w={first.params['+w']!r}", "loss.alpha=0.05",
+                      f"loss.beta={first.params['loss.beta']!r}"]
+    assert job == ["seed=2", *params, "trial.storage='sqlite:////x.db'", "trial.study_name=s",
+                   f"trial.trial_id={first._trial_id}", "trial.number=0"]
+    second = ask_next(study, space, custom, config=None)
+    assert "paper_config" not in second.user_attrs and second.number == 1

@@ -311,3 +311,14 @@ hydra:
         assert trial.params["loss.beta"] in (40, 80, 120)
         assert round(trial.params["loss.mrg"], 6) in (0.5, 0.6, 0.7, 0.8)
     assert study.user_attrs["search_space"]["loss.beta"] == "choice(40, 80, 120)"
+
+
+@pytest.mark.slow
+def test_sweep_into_postgresql(tmp_path, monkeypatch, postgres_url):
+    run_sweep(tmp_path, monkeypatch, f"hydra.sweeper.storage={postgres_url}",
+              "hydra.sweeper.study_name=pg", "hydra.sweeper.n_trials=1",
+              "loss.alpha=interval(0.005, 0.02)")
+    (trial,) = load(postgres_url, "pg").get_trials()
+    assert trial.state == TrialState.COMPLETE
+    assert trial.value == pytest.approx(trial.user_attrs["metrics"]["val/map_at_r"])
+    assert list(trial.intermediate_values) == [1]

@@ -78,7 +78,9 @@ def load_trial(identity: TrialConfig) -> optuna.Trial:
                           "and trial.trial_id (the sweeper sets them).")
     storage = open_storage(identity.storage)
     attrs = storage.get_study_user_attrs(storage.get_study_id_from_name(identity.study_name))
+    # The job never samples: a random sampler keeps opening the trial cheap.
     study = optuna.load_study(study_name=identity.study_name, storage=storage,
+                              sampler=optuna.samplers.RandomSampler(),
                               pruner=build_pruner(attrs.get(PRUNER_ATTR)))
     frozen = storage.get_trial(identity.trial_id)
     if frozen.state != optuna.trial.TrialState.RUNNING:
