@@ -40,10 +40,10 @@ def _score(params: dict, epoch: int) -> float:
     return 0.6 + 0.1 * (a + b + c) * (1.0 - 0.5 / epoch) - 0.2 / epoch
 
 
-def synthetic_study(storage: str, name: str, n_trials: int = 24, seed: int = 0) -> optuna.Study:
+def synthetic_study(storage: str | None, name: str, n_trials: int = 24, seed: int = 0) -> optuna.Study:
     """A study with a paper trial, COMPLETE, PRUNED and FAIL trials and all contract attrs.
 
-    The metric is synthetic (no training), so the study builds in about a second.
+    The metric is synthetic (no training); storage None keeps the study in memory.
     """
     study = optuna.create_study(
         study_name=name, storage=storage, direction="maximize",
@@ -81,4 +81,62 @@ def synthetic_study(storage: str, name: str, n_trials: int = 24, seed: int = 0) 
             study.tell(trial, state=state)
         else:
             study.tell(trial, best)
+    return study
+
+
+#: Shrunk settings of the digits studies: seconds per trial on the CPU.
+DIGITS_SHRINK = ["trainer.max_epochs=3", "trainer.patience=3", "trainer.progress=false",
+                 "device=cpu", "eval.device=cpu"]
+DIGITS_SPACE = {
+    "loss.alpha": FloatDistribution(1e-3, 1e-1, log=True),
+    "optimizer.lr": FloatDistribution(1e-4, 1e-2, log=True),
+}
+DIGITS_PAPER = {"loss.alpha": 0.01, "optimizer.lr": 1e-3}
+
+
+class _Reporter:
+    """Reports the optimized metric of each epoch to an Optuna trial (step = epoch)."""
+
+    def __init__(self, trial: optuna.Trial, metric: str) -> None:
+        self.trial, self.metric = trial, metric
+
+    def on_epoch_end(self, epoch: int, metrics: dict) -> None:
+        self.trial.report(metrics[self.metric], epoch)
+
+
+def digits_study(storage: str, name: str, runs_dir, params_list: list[dict]) -> optuna.Study:
+    """A study of real (shrunk) digits trainings: the paper's setting, then ``params_list``.
+
+    Each trial is trained with ``mfsearch.training.run_training`` from the real config tree
+    plus the trial's overrides, and recorded with the study contract's attributes.
+    """
+    from mfsearch.config import config_to_dict, load_config
+    from mfsearch.training import run_training
+    from tests.conftest import compose_train
+
+    base = config_to_dict(load_config(compose_train([*DIGITS_SHRINK, "run_dir=unused"])))
+    base.pop("run_dir")
+    base["trial"] = {"storage": None, "study_name": None, "trial_id": None, "number": None}
+    for key in DIGITS_SPACE:  # the contract's base_config holds no searched param
+        section, leaf = key.split(".")
+        base[section].pop(leaf)
+    study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
+    study_attrs(study, base)
+    study.enqueue_trial(DIGITS_PAPER, user_attrs={"paper_config": True})
+    for params in [DIGITS_PAPER, *params_list]:
+        if params is not DIGITS_PAPER:
+            study.enqueue_trial(params)
+        trial = study.ask(DIGITS_SPACE)
+        overrides = [f"{k}={v!r}" for k, v in trial.params.items()]
+        run_dir = f"{runs_dir}/{name}/{trial.number}"
+        config = load_config(compose_train([*DIGITS_SHRINK, *overrides, f"run_dir={run_dir}"]))
+        result = run_training(config, callbacks=[_Reporter(trial, config.optimized_metric)])
+        for key, value in {
+            "metrics": result.metrics, "best_epoch": result.best_epoch,
+            "epochs_run": result.epochs_run, "duration_s": result.duration_s,
+            "checkpoint": result.checkpoint, "run_dir": run_dir, "seed": config.seed,
+            "overrides": overrides,
+        }.items():
+            trial.set_user_attr(key, value)
+        study.tell(trial, result.metrics[config.optimized_metric])
     return study
