@@ -85,7 +85,7 @@ def synthetic_study(storage: str | None, name: str, n_trials: int = 24, seed: in
 
 
 #: Shrunk settings of the digits studies: seconds per trial on the CPU.
-DIGITS_SHRINK = ["trainer.max_epochs=3", "trainer.patience=3", "trainer.progress=false",
+DIGITS_SHRINK = ["trainer.max_epochs=2", "trainer.patience=2", "trainer.progress=false",
                  "device=cpu", "eval.device=cpu"]
 DIGITS_SPACE = {
     "loss.alpha": FloatDistribution(1e-3, 1e-1, log=True),
