@@ -102,7 +102,8 @@ def rerun(argv: Sequence[str]) -> int:
     parser.add_argument("--top", type=int, default=1)
     parser.add_argument("--device", default=None, help="override the config's device")
     args = parser.parse_args(argv)
-    from mfsearch.analysis import RERUN_MD, rerun as run
+    from mfsearch.analysis import RERUN_MD
+    from mfsearch.analysis import rerun as run
 
     study, out = _open(args)
     run(study, out, seeds=args.seeds, top=args.top, device=args.device)

@@ -119,7 +119,7 @@ def test_intermediate_marks_where_pruned(study: optuna.Study) -> None:
     pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
     expected = sorted((max(t.intermediate_values), t.intermediate_values[max(t.intermediate_values)])
                       for t in pruned)
-    assert sorted(zip(marks.x, marks.y)) == expected
+    assert sorted(zip(marks.x, marks.y, strict=True)) == expected
 
 
 @pytest.mark.slow
@@ -252,7 +252,7 @@ def test_export_csv_has_every_trial(study: optuna.Study, tmp_path: Path) -> None
     with path.open() as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == len(study.trials)
-    for row, trial in zip(rows, study.trials):
+    for row, trial in zip(rows, study.trials, strict=True):
         assert int(row["number"]) == trial.number and row["state"] == trial.state.name
         for name, value in trial.params.items():
             assert float(row[f"param:{name}"]) == pytest.approx(value)

@@ -125,7 +125,7 @@ def validate_config(data: Mapping[str, Any], source: str) -> TrainConfig:
     container = OmegaConf.to_container(merged, resolve=True)
     assert isinstance(container, dict)
     try:
-        config = config_from_dict(container)
+        config = config_from_dict({str(k): v for k, v in container.items()})
         loss_params(config.loss)
     except ConfigError as exc:
         raise AnalysisError(f"{source}: {exc}") from None

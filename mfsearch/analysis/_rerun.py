@@ -96,7 +96,7 @@ def _finite(values: Sequence[float]) -> list[float]:
     return [float(v) for v in values if v is not None and math.isfinite(v)]
 
 
-def _num(value: float) -> float | None:
+def _num(value: float | None) -> float | None:
     """JSON-safe number (NaN -> null)."""
     return None if value is None or not math.isfinite(value) else float(value)
 
@@ -121,8 +121,8 @@ def summarize(runs: Mapping[str, Mapping[str, Mapping[str, Any]]], reference: st
                 per_metric.setdefault(name, []).append(value)
         values[label] = {k: _finite(v) for k, v in per_metric.items()}
     summary = {
-        label: {name: {"mean": _num(np.mean(v)) if v else None,
-                       "std": _num(np.std(v, ddof=1)) if len(v) > 1 else None,
+        label: {name: {"mean": _num(float(np.mean(v))) if v else None,
+                       "std": _num(float(np.std(v, ddof=1))) if len(v) > 1 else None,
                        "n": len(v)} for name, v in sorted(metrics.items())}
         for label, metrics in values.items()
     }
@@ -216,7 +216,9 @@ def rerun(study: optuna.Study, out_dir: str | Path, seeds: int = 3, top: int = 1
     if seeds < 1:
         raise AnalysisError(f"SEEDS={seeds} is invalid: use at least 1 seed.")
     if train is None:
-        from mfsearch.training import run_training as train
+        from mfsearch.training import run_training
+
+        train = run_training
     out = Path(out_dir)
     json_path = out / RERUN_JSON
     key = _study_key(study)

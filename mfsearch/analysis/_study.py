@@ -97,9 +97,9 @@ def completed_trials(study: optuna.Study) -> list[FrozenTrial]:
 
 def ranked_trials(study: optuna.Study) -> list[FrozenTrial]:
     """Completed trials, best first (by the study's direction)."""
-    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    sign = -1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
     trials = completed_trials(study)
-    return sorted(trials, key=lambda t: (-t.value if maximize else t.value, t.number))
+    return sorted(trials, key=lambda t: (sign * float(t.value or 0.0), t.number))
 
 
 def get_trial(study: optuna.Study, number: int) -> FrozenTrial:
