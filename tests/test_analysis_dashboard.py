@@ -28,8 +28,8 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """Starts the dashboard on a free port; yields (base URL, study name)."""
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, str]]:
+    """Starts the dashboard on a free port; yields (base URL, study name, storage URL)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     url = f"sqlite:///{tmp_path_factory.mktemp('dash') / 'studies.db'}"
     synthetic_study(url, "digits-dashboard-check", n_trials=5)
@@ -49,21 +49,43 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
                     out = proc.stdout.read() if proc.stdout else ""
                     pytest.fail(f"the dashboard did not start:\n{out}")
                 time.sleep(0.5)
-        yield base, "digits-dashboard-check"
+        yield base, "digits-dashboard-check", url
     finally:
         proc.terminate()
         proc.wait(timeout=30)
 
 
-def test_api_lists_the_study(server: tuple[str, str]) -> None:
-    base, name = server
-    with urllib.request.urlopen(f"{base}/api/studies", timeout=30) as response:
-        payload = json.load(response)
+def _get(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return json.load(response)
+
+
+def test_api_lists_the_study(server: tuple[str, str, str]) -> None:
+    base, name, _ = server
+    payload = _get(f"{base}/api/studies")
     assert [s["study_name"] for s in payload["study_summaries"]] == [name]
 
 
-def test_browser_shows_the_study(server: tuple[str, str]) -> None:
-    base, name = server
+def test_sees_trials_written_while_it_runs(server: tuple[str, str, str]) -> None:
+    base, name, storage = server
+    study = optuna.load_study(study_name=name, storage=storage)
+    study_id = _get(f"{base}/api/studies")["study_summaries"][0]["study_id"]
+    before = len(_get(f"{base}/api/studies/{study_id}")["trials"])
+    trial = study.ask()  # a worker writing to the storage the dashboard serves
+    trial.suggest_float("loss.alpha", 1e-3, 1e-1, log=True)
+    study.tell(trial, 0.42)
+    deadline = time.monotonic() + 60  # the dashboard caches trials for a few seconds
+    while True:
+        after = _get(f"{base}/api/studies/{study_id}")["trials"]
+        if len(after) > before or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert len(after) == before + 1 == len(study.trials)
+    assert after[-1]["values"] == [0.42]
+
+
+def test_browser_shows_the_study(server: tuple[str, str, str]) -> None:
+    base, name, _ = server
     page = chromium.load(f"{base}/dashboard", budget_ms=15000)
     assert name in page.dom
     assert page.errors == []
