@@ -133,7 +133,8 @@ def comparison_rows(best: FrozenTrial, paper: FrozenTrial | None,
     for name in params:
         rows.append([name, paper.params.get(name) if paper else None, best.params.get(name),
                      None, None])
-    names = sorted(set(best_m) | set(paper_m), key=lambda k: (not k.startswith("val/"), k))
+    names = sorted((k for k in set(best_m) | set(paper_m) if not k.endswith("num_lone_queries")),
+                   key=lambda k: (not k.startswith("val/"), k))
     for name in names:
         b, p = best_m.get(name), paper_m.get(name)
         diff = b - p if b is not None and p is not None else None
