@@ -11,8 +11,12 @@ import functools
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mfsearch.analysis import DEFAULT_STORAGE, AnalysisError
+
+if TYPE_CHECKING:
+    import optuna
 
 STUDIES_DIR = "studies"
 
@@ -45,7 +49,8 @@ def _command(func: Callable[[Sequence[str]], int]) -> Callable[[Sequence[str] | 
     return wrapper
 
 
-def _open(args: argparse.Namespace):  # noqa: ANN202
+def _open(args: argparse.Namespace) -> tuple[optuna.Study, Path]:
+    """The study the arguments name and its output folder."""
     from mfsearch.analysis import load_study
 
     study = load_study(args.storage, args.study or args.study_opt)
