@@ -35,7 +35,7 @@ flag = $(if $(strip $(2)),$(1) $(call q,$(strip $(2))))
 STUDY_ARGS = --storage $(call q,$(STORAGE)) $(call flag,--study,$(STUDY)) $(call flag,--out,$(OUT))
 RUN_OVERRIDES = $(call opt,dataset,$(DATASET)) $(call opt,loss,$(LOSS)) $(call opt,model,$(MODEL))
 
-.PHONY: help install train test test-all bench lint clean \
+.PHONY: help install train evaluate test test-all bench lint clean \
 	report dashboard best rerun compare export
 
 help: ## List the targets and their variables
@@ -52,6 +52,9 @@ install: $(STAMP) ## Create .venv and install mfsearch with its test extras (sec
 
 train: install ## Train one model: DATASET=digits LOSS=mf_cwms MODEL=... ARGS="hydra overrides"
 	$(PY) -m mfsearch.cli train --extra $(call q,$(ARGS)) $(RUN_OVERRIDES)
+
+evaluate: install ## Test metrics of a checkpoint: CKPT=studies/runs/<run>/best.pt ARGS="device=cpu"
+	$(PY) -m mfsearch.cli evaluate --extra $(call q,$(ARGS)) $(call opt,checkpoint,$(CKPT))
 
 report: install ## HTML report of a study -> studies/<study>/report.html: STUDY=name [STORAGE=url]
 	$(PY) -m mfsearch.cli report $(STUDY_ARGS)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 #: one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("mfsearch.train", "train one model (Hydra overrides follow)"),
+    "evaluate": ("mfsearch.evaluate", "test metrics of a checkpoint: checkpoint=<path>"),
     "report": ("mfsearch.analyze:report", "HTML report of a study (plots, importances)"),
     "best": ("mfsearch.analyze:best", "export a trial as a Hydra experiment (best.yaml)"),
     "check-experiment": ("mfsearch.analyze:check", "validate an exported experiment file"),
