@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from mfsearch.config import check
-from mfsearch.losses._base import ConfiguredLoss
+from mfsearch.losses._base import ConfiguredLoss, check_sizes
 from mfsearch.losses._registry import register_loss
 from mfsearch.losses._safe import (
     full_precision,
@@ -100,11 +100,7 @@ class MeanFieldLoss(ConfiguredLoss):
     def __init__(self, num_classes: int, embedding_size: int, *,
                  reg_chunk_elements: int = 1 << 22, **params: Any) -> None:
         super().__init__(self.params_type(**params))
-        if num_classes < 1 or embedding_size < 1:
-            raise ValueError(
-                f"num_classes and embedding_size must be >= 1, but got {num_classes=} "
-                f"{embedding_size=}"
-            )
+        check_sizes(num_classes, embedding_size)
         if reg_chunk_elements < 1:
             raise ValueError(f"reg_chunk_elements must be >= 1, but got {reg_chunk_elements=}")
         self.num_classes = num_classes
@@ -219,6 +215,7 @@ class ClassWiseMultiSimilarity(ConfiguredLoss):
 
     def __init__(self, num_classes: int, embedding_size: int, **params: Any) -> None:
         super().__init__(CWMSParams(**params))
+        check_sizes(num_classes, embedding_size)
         self.num_classes = num_classes
 
     @full_precision

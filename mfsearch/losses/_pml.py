@@ -10,7 +10,7 @@ from pytorch_metric_learning import losses, miners
 from torch import nn
 
 from mfsearch.config import check
-from mfsearch.losses._base import ConfiguredLoss
+from mfsearch.losses._base import ConfiguredLoss, check_sizes
 from mfsearch.losses._registry import LOSSES, LossSpec
 from mfsearch.losses._safe import full_precision
 
@@ -126,11 +126,7 @@ class MetricLearningLoss(ConfiguredLoss):
 
     def __init__(self, params: Any, num_classes: int, embedding_size: int) -> None:
         super().__init__(params)
-        if num_classes < 1 or embedding_size < 1:
-            raise ValueError(
-                f"num_classes and embedding_size must be >= 1, but got {num_classes=} "
-                f"{embedding_size=}"
-            )
+        check_sizes(num_classes, embedding_size)
         self.criterion, self.miner = params.build(num_classes, embedding_size)
 
     @full_precision
