@@ -218,3 +218,19 @@ def test_labels_out_of_range_are_rejected():
     loss = MeanFieldClassWiseMultiSimilarity(3, 4)
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\)"):
         loss(torch.randn(2, 4), torch.tensor([0, 3]))
+
+
+def test_regularizer_keeps_no_class_pair_chunk_for_backward():
+    fields = F.normalize(torch.randn(4, 300, dtype=F64), dim=0).requires_grad_(True)
+    saved: dict[int, int] = {}  # storage -> elements, of what autograd keeps for backward
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        saved[tensor.untyped_storage().data_ptr()] = tensor.numel()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        total = pairwise_penalty(fields, lambda gram: torch.relu(gram - 0.1).square(),
+                                 chunk_elements=3000)
+    total.backward()
+    assert sum(saved.values()) <= 4 * 300  # the fields themselves, never a (rows x C) chunk
+    assert fields.grad is not None and bool(fields.grad.abs().max() > 0)
