@@ -140,7 +140,7 @@ def memory_in_child() -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
-    parser.add_argument("--repeats", type=int, default=10,
+    parser.add_argument("--repeats", type=int, default=20,
                         help="timed steps per case (the dense In-Shop and SOP steps run once)")
     parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()

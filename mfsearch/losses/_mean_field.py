@@ -76,7 +76,7 @@ def check_labels(labels: torch.Tensor, num_classes: int) -> None:
     """Raises ``ValueError`` unless ``labels`` is a non-empty 1-D batch of ids in range."""
     if labels.ndim != 1 or labels.numel() == 0:
         raise ValueError(f"labels must be a non-empty 1-D tensor, but got {labels.shape=}")
-    low, high = int(labels.min()), int(labels.max())
+    low, high = (int(v) for v in torch.aminmax(labels))
     if low < 0 or high >= num_classes:
         raise ValueError(
             f"labels must lie in [0, {num_classes}) (the training classes), but got "
@@ -157,14 +157,14 @@ class MeanFieldClassWiseMultiSimilarity(MeanFieldLoss):
         p = self.params
         fields, sims = self.similarities(embeddings, labels)
         classes, segment, counts = torch.unique(labels, return_inverse=True, return_counts=True)
-        k = len(classes)
+        k, log_counts = len(classes), torch.log(counts.to(sims.dtype))
 
         pos_sims = sims.gather(1, labels.view(-1, 1)).squeeze(1)
-        log_pos = segment_logmeanexp(-p.alpha * (pos_sims - p.mrg), segment, counts)
+        log_pos = segment_logmeanexp(-p.alpha * (pos_sims - p.mrg), segment, log_counts)
         positive = softplus(log_pos).sum() / (p.alpha * k)
 
         # log N[c, c'] for the K batch classes c and all C classes c'.
-        log_n = segment_logmeanexp(p.beta * (sims - p.mrg), segment, counts)  # (K, C)
+        log_n = segment_logmeanexp(p.beta * (sims - p.mrg), segment, log_counts)  # (K, C)
         in_batch = log_n.index_select(1, classes)  # [a, b] = log N[class a, class b]
         eye = torch.eye(k, dtype=torch.bool, device=sims.device)
         pair_sum = softplus(torch.logaddexp(in_batch, in_batch.T)).masked_fill(eye, 0.0).sum()
@@ -224,11 +224,11 @@ class ClassWiseMultiSimilarity(ConfiguredLoss):
         check_labels(labels, self.num_classes)
         sims = embeddings @ embeddings.T
         classes, segment, counts = torch.unique(labels, return_inverse=True, return_counts=True)
-        k = len(classes)
+        k, log_counts = len(classes), torch.log(counts.to(sims.dtype))
 
         def class_pair_log_mean(values: torch.Tensor) -> torch.Tensor:
-            rows = segment_logmeanexp(values, segment, counts)  # (K, B)
-            return segment_logmeanexp(rows.T, segment, counts)  # (K, K)
+            rows = segment_logmeanexp(values, segment, log_counts)  # (K, B)
+            return segment_logmeanexp(rows.T, segment, log_counts)  # (K, K)
 
         log_pos = class_pair_log_mean(-p.alpha * (sims - p.mrg)).diagonal()
         positive = softplus(log_pos - torch.log(sims.new_tensor(2.0))).sum() / (p.alpha * k)

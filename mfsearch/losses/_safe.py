@@ -52,29 +52,30 @@ def segment_logsumexp(values: torch.Tensor, segments: torch.Tensor,
 
     Returns:
         (num_segments, ...) tensor; finite (with finite gradients) wherever the inputs are
-        finite, since every group is shifted by its own maximum. Terms more than about 86
-        (float32) or 707 (float64) below their group's maximum count as that bound, a
-        relative change below the dtype's resolution.
+        finite, since every group is shifted by its own maximum (so each sum is >= 1).
     """
     shape = (num_segments, *values.shape[1:])
     index = segments.view(-1, *([1] * (values.ndim - 1))).expand_as(values)
     with torch.no_grad():
         shift = torch.full(shape, -math.inf, dtype=values.dtype, device=values.device)
         shift = shift.scatter_reduce(0, index, values.detach(), reduce="amax", include_self=True)
-    # Terms below exp(floor) are smaller than the precision of the sum (which is >= 1):
-    # flooring them keeps exp out of the (very slow) subnormal range.
-    floor = 2.5 * math.log(torch.finfo(values.dtype).eps)
-    shifted = (values - shift.index_select(0, segments)).clamp_min(floor)
+    shifted = values - shift.index_select(0, segments)
     summed = torch.zeros(shape, dtype=values.dtype, device=values.device)
     summed = summed.index_add(0, segments, torch.exp(shifted))
     return torch.log(summed) + shift
 
 
 def segment_logmeanexp(values: torch.Tensor, segments: torch.Tensor,
-                       counts: torch.Tensor) -> torch.Tensor:
-    """Log of the mean of ``exp(values)`` over each group of rows (``counts`` rows per group)."""
-    log_sum = segment_logsumexp(values, segments, len(counts))
-    return log_sum - torch.log(counts.to(values.dtype)).view(-1, *([1] * (values.ndim - 1)))
+                       log_counts: torch.Tensor) -> torch.Tensor:
+    """Log of the mean of ``exp(values)`` over each group of rows.
+
+    Args:
+        values: (N, ...) tensor.
+        segments: (N,) group ids, as in :func:`segment_logsumexp`.
+        log_counts: (num_segments,) log of the number of rows of each group.
+    """
+    log_sum = segment_logsumexp(values, segments, len(log_counts))
+    return log_sum - log_counts.view(-1, *([1] * (values.ndim - 1)))
 
 
 def scaled_softplus(z: torch.Tensor, beta: float) -> torch.Tensor:
@@ -91,7 +92,8 @@ def unit_columns(matrix: torch.Tensor) -> torch.Tensor:
     """
     norm = torch.linalg.vector_norm(matrix, dim=0, keepdim=True)
     info = torch.finfo(matrix.dtype)
-    if bool(((norm > info.tiny ** 0.25) & (norm < info.max ** 0.25)).all()):
+    low, high = (float(v) for v in torch.aminmax(norm.detach()))
+    if info.tiny ** 0.25 < low and high < info.max ** 0.25:
         return matrix / norm
     with torch.no_grad():
         scale = matrix.abs().amax(dim=0, keepdim=True)
