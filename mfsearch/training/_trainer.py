@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from mfsearch.config import TrainConfig, config_to_dict
 from mfsearch.data import SAMPLERS, DataBundle, RetrievalSplit
-from mfsearch.evaluation import RetrievalEvaluator, extract_embeddings
+from mfsearch.evaluation import RetrievalEvaluator, check_query_gallery, extract_embeddings
 from mfsearch.losses import NonFiniteLossError
 from mfsearch.models import EmbeddingModel
 from mfsearch.training._callbacks import Callback
@@ -81,8 +81,9 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.callbacks = list(callbacks)
         self.generator = generator or torch.Generator().manual_seed(config.seed)
-        self.evaluator = RetrievalEvaluator(config.dataset.recall_ks, config.eval.memory_budget_mb,
-                                            config.eval.device)
+        check_query_gallery(config.dataset.query_gallery, data.test.reference is not None,
+                            config.dataset.name)
+        self.evaluator = RetrievalEvaluator.from_config(config.dataset, config.eval)
         self.batchnorm_params = {id(p) for bn in _batchnorms(model.backbone)
                                  for p in bn.parameters()}
         groups = param_groups(model.backbone.parameters(), model.head.parameters(),
