@@ -130,7 +130,7 @@ class Trainer:
             value = self.loss(self.model(images), labels)
             self.step += 1
             if not torch.isfinite(value):
-                hparams = getattr(self.loss, "hyperparameters", dict)()
+                hparams: dict[str, Any] = getattr(self.loss, "hyperparameters", dict)()
                 raise NonFiniteLossError(self.config.loss.name, self.step, hparams,
                                         float(value.detach()))
             self.optimizer.zero_grad(set_to_none=True)
