@@ -73,6 +73,11 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _worker(method: str, data: Path) -> dict:
     """Runs one measurement in this (fresh) process and returns its figures."""
     if method == "evaluator":
@@ -87,6 +92,7 @@ def _worker(method: str, data: Path) -> dict:
     x = np.load(data / "x.npy")
     y = np.load(data / "y.npy")
     metrics: dict[str, float] = {}
+    cpu_start = _cpu_seconds()
     start = time.perf_counter()
     if method == "evaluator":
         metrics = RetrievalEvaluator(SOP_KS, device="cpu").evaluate(x, y)
@@ -102,7 +108,8 @@ def _worker(method: str, data: Path) -> dict:
         metrics = {"precision_at_1": got["precision_at_1"], "r_precision": got["r_precision"],
                    "map_at_r": got["mean_average_precision_at_r"]}
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "peak_rss_mb": _peak_rss_mb(),
+    return {"seconds": seconds, "cpu_seconds": _cpu_seconds() - cpu_start,
+            "peak_rss_mb": _peak_rss_mb(),
             "metrics": {k: float(v) for k, v in metrics.items()}}
 
 
@@ -119,6 +126,12 @@ def _available_mb() -> float:
     return float("inf")
 
 
+def _paired_ratio(runs: dict[str, list[dict]], key: str) -> float:
+    """Median over the repeats of evaluator / faiss, each pair measured back to back."""
+    return statistics.median(e[key] / f[key]
+                             for e, f in zip(runs["evaluator"], runs["faiss"], strict=True))
+
+
 def bench_size(n: int, args: argparse.Namespace, workdir: Path) -> dict:
     rng = np.random.default_rng(args.seed)
     labels = sop_like_labels(n, rng)
@@ -132,8 +145,9 @@ def bench_size(n: int, args: argparse.Namespace, workdir: Path) -> dict:
     for _ in range(args.repeats):
         for method in runs:
             runs[method].append(_measure(method, data))
-            print(f"  n={n} {method}: {runs[method][-1]['seconds']:.2f} s, "
-                  f"{runs[method][-1]['peak_rss_mb']:.0f} MB", flush=True)
+            last = runs[method][-1]
+            print(f"  n={n} {method}: {last['seconds']:.2f} s, {last['cpu_seconds']:.2f} "
+                  f"s CPU, {last['peak_rss_mb']:.0f} MB", flush=True)
     seconds = statistics.median(r["seconds"] for r in runs["evaluator"])
     faiss_seconds = statistics.median(r["seconds"] for r in runs["faiss"])
     metrics = runs["evaluator"][0]["metrics"]
@@ -143,9 +157,11 @@ def bench_size(n: int, args: argparse.Namespace, workdir: Path) -> dict:
         "num_classes": int(labels.max()) + 1,
         "seconds": round(seconds, 3),
         "faiss_seconds": round(faiss_seconds, 3),
-        "time_ratio": round(statistics.median(
-            e["seconds"] / f["seconds"] for e, f in zip(runs["evaluator"], runs["faiss"],
-                                                        strict=True)), 3),
+        "time_ratio": round(_paired_ratio(runs, "seconds"), 3),
+        "cpu_seconds": round(statistics.median(r["cpu_seconds"] for r in runs["evaluator"]), 3),
+        "faiss_cpu_seconds": round(statistics.median(r["cpu_seconds"] for r in runs["faiss"]),
+                                   3),
+        "cpu_time_ratio": round(_paired_ratio(runs, "cpu_seconds"), 3),
         "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs["evaluator"]), 1),
         "faiss_peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs["faiss"]), 1),
         "pml_seconds": None,
