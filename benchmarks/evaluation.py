@@ -113,10 +113,17 @@ def _worker(method: str, data: Path) -> dict:
             "metrics": {k: float(v) for k, v in metrics.items()}}
 
 
-def _measure(method: str, data: Path) -> dict:
-    proc = subprocess.run([sys.executable, __file__, "--worker", method, "--data", str(data)],
-                          check=True, capture_output=True, text=True, cwd=ROOT)
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+def _measure(method: str, data: Path, attempts: int = 2) -> dict:
+    """Runs one measurement in a fresh process (again once if it fails, e.g. when a
+    neighbour on a shared machine briefly takes the memory)."""
+    for attempt in range(1, attempts + 1):
+        proc = subprocess.run([sys.executable, __file__, "--worker", method, "--data",
+                               str(data)], capture_output=True, text=True, cwd=ROOT)
+        if proc.returncode == 0:
+            return json.loads(proc.stdout.strip().splitlines()[-1])
+        print(f"  {method} worker failed (attempt {attempt}, exit {proc.returncode}):\n"
+              f"{proc.stderr[-2000:]}", file=sys.stderr, flush=True)
+    raise RuntimeError(f"The {method} measurement failed {attempts} times; see above.")
 
 
 def _available_mb() -> float:
@@ -204,11 +211,12 @@ def main() -> None:
         parser.error(f"need --repeats >= 1 and sizes > {FAISS_K}, but got {args.repeats=}, "
                      f"{args.sizes=}")
     results = []
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
             results.append(bench_size(n, args, Path(tmp)))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
+            # Written after every size, so a long run that is cut short keeps its sizes.
+            args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
 
 
