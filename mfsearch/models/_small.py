@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from mfsearch.config import ModelConfig
-from mfsearch.models._registry import BACKBONES
+from mfsearch.models._registry import BACKBONES, BackboneSpec
 
 
 def _block(cin: int, cout: int) -> list[nn.Module]:
@@ -19,6 +19,8 @@ class SmallConvNet(nn.Module):
 
     One 2x max pool after the second stage; inputs of 8x8 give a 4x4 feature map.
     """
+
+    input_convention = "array"
 
     def __init__(self, in_channels: int, width: int = 32) -> None:
         super().__init__()
@@ -36,14 +38,14 @@ class SmallConvNet(nn.Module):
         return self.features(images)
 
 
-@BACKBONES.register("small_convnet")
-def small_convnet(cfg: ModelConfig, in_channels: int) -> nn.Module:
-    """See :class:`SmallConvNet`; ``pretrained`` must be ``none``."""
-    if cfg.pretrained != "none":
-        from mfsearch.config import ConfigError
-
-        raise ConfigError(
-            f"model.pretrained={cfg.pretrained!r} is invalid: small_convnet has no pretrained "
-            "weights. Use model.pretrained=none."
-        )
+def _create(cfg: ModelConfig, in_channels: int) -> nn.Module:
     return SmallConvNet(in_channels, cfg.width)
+
+
+def _features(network: nn.Module) -> nn.Module:
+    return network
+
+
+#: No published weights: ``pretrained`` is ``none`` or a file saved from this network.
+BACKBONES.add("small_convnet", BackboneSpec(create=_create, features=_features,
+                                            input_convention="array"))

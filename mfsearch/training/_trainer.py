@@ -19,7 +19,7 @@ from mfsearch.config import TrainConfig, config_to_dict
 from mfsearch.data import SAMPLERS, DataBundle, RetrievalSplit
 from mfsearch.evaluation import RetrievalEvaluator, check_query_gallery, extract_embeddings
 from mfsearch.losses import NonFiniteLossError
-from mfsearch.models import EmbeddingModel
+from mfsearch.models import EmbeddingModel, load_state_dict_checked
 from mfsearch.training._callbacks import Callback
 from mfsearch.training._checkpoint import load_checkpoint, save_checkpoint
 from mfsearch.training._early_stopping import EarlyStopping
@@ -50,6 +50,31 @@ class FitResult:
     reason: str | None = None
     duration_s: float = 0.0
     checkpoint: str | None = None
+
+
+def score_split(model: nn.Module, split: RetrievalSplit, config: TrainConfig,
+                evaluator: RetrievalEvaluator, device: torch.device, prefix: str,
+                ) -> dict[str, float]:
+    """Embeds a retrieval split with ``model`` and returns its metrics named ``prefix/...``.
+
+    The split's queries are searched against its reference set when it has one (In-Shop's
+    gallery), otherwise against themselves with each query excluded.
+    """
+    progress = config.trainer.progress
+    batch, workers = config.eval.batch_size, config.dataset.num_workers
+    query = extract_embeddings(model, split.query, batch, device, workers, progress,
+                               f"{prefix} embed")
+    reference = None
+    if split.reference is not None:
+        reference = extract_embeddings(model, split.reference, batch, device, workers, progress,
+                                       f"{prefix} gallery")
+    metrics = evaluator.evaluate(query, split.query_labels, reference, split.reference_labels)
+    return {f"{prefix}/{k}": v for k, v in metrics.items()}
+
+
+def build_evaluator(config: TrainConfig) -> RetrievalEvaluator:
+    """The retrieval evaluator with the dataset's Ks and the run's evaluation settings."""
+    return RetrievalEvaluator.from_config(config.dataset, config.eval)
 
 
 def _batchnorms(module: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
@@ -83,7 +108,7 @@ class Trainer:
         self.generator = generator or torch.Generator().manual_seed(config.seed)
         check_query_gallery(config.dataset.query_gallery, data.test.reference is not None,
                             config.dataset.name)
-        self.evaluator = RetrievalEvaluator.from_config(config.dataset, config.eval)
+        self.evaluator = build_evaluator(config)
         self.batchnorm_params = {id(p) for bn in _batchnorms(model.backbone)
                                  for p in bn.parameters()}
         groups = param_groups(model.backbone.parameters(), model.head.parameters(),
@@ -146,18 +171,7 @@ class Trainer:
 
     def evaluate(self, split: RetrievalSplit, prefix: str) -> dict[str, float]:
         """Embeds a retrieval split and returns its metrics, keys prefixed ``prefix/``."""
-        cfg = self.config
-        progress = cfg.trainer.progress
-        query = extract_embeddings(self.model, split.query, cfg.eval.batch_size, self.device,
-                                   cfg.dataset.num_workers, progress, f"{prefix} embed")
-        reference = None
-        if split.reference is not None:
-            reference = extract_embeddings(self.model, split.reference, cfg.eval.batch_size,
-                                           self.device, cfg.dataset.num_workers, progress,
-                                           f"{prefix} gallery")
-        metrics = self.evaluator.evaluate(query, split.query_labels, reference,
-                                          split.reference_labels)
-        return {f"{prefix}/{k}": v for k, v in metrics.items()}
+        return score_split(self.model, split, self.config, self.evaluator, self.device, prefix)
 
     # -- checkpoints ---------------------------------------------------------------------
     def _state(self, epoch: int, metrics: Mapping[str, float], full: bool) -> dict[str, Any]:
@@ -185,8 +199,11 @@ class Trainer:
     def resume(self, path: str | Path) -> None:
         """Restores everything saved in a ``last.pt`` so training continues after its epoch."""
         state = load_checkpoint(path, self.device)
-        self.model.load_state_dict(state["model"])
-        self.loss.load_state_dict(state["loss"])
+        load_state_dict_checked(self.model, state["model"], f"Checkpoint {path}",
+                                f"model {self.config.model.name!r} of this run")
+        load_state_dict_checked(self.loss, state["loss"], f"Checkpoint {path}",
+                                f"loss {self.config.loss.name!r} of this run "
+                                f"({self.data.num_classes} training classes)")
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])  # type: ignore[attr-defined]
         self.stopper.load_state_dict(state["early_stopping"])
@@ -200,6 +217,9 @@ class Trainer:
     def fit(self) -> FitResult:
         """Trains until ``max_epochs`` or early stopping; reports the best epoch's metrics.
 
+        Without a validation split (``protocol=refit``) it trains all ``max_epochs`` and
+        reports the last epoch's test metrics.
+
         A non-finite loss ends the run as ``failed``; the best checkpoint so far is kept.
         """
         cfg = self.config
@@ -212,10 +232,14 @@ class Trainer:
                 if self.stopper.should_stop:
                     break
                 train_loss = self.train_epoch(epoch)
-                metrics = {"epoch": float(epoch), "train/loss": train_loss,
-                           **self.evaluate(self.data.val, "val")}
+                metrics = {"epoch": float(epoch), "train/loss": train_loss}
+                if self.data.val is not None:
+                    metrics.update(self.evaluate(self.data.val, "val"))
                 self.history.append(metrics)
-                value = metrics.get(cfg.optimized_metric, math.nan)
+                # Without a validation split (protocol=refit) every epoch counts as the best,
+                # so all max_epochs run and the last epoch's model is the one tested.
+                value = (metrics.get(cfg.optimized_metric, math.nan)
+                         if self.data.val is not None else float(epoch))
                 if self.stopper.update(epoch, value):
                     save_checkpoint(self._state(epoch, metrics, full=False), best_path)
                 if cfg.trainer.save_last:
