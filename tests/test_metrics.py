@@ -263,8 +263,13 @@ def test_forcing_cuda_without_gpu_faiss_is_a_clear_error():
 
 def test_metric_set_comes_from_the_dataset_config(make_config):
     cfg = make_config("dataset.recall_ks=[1,3,5]", "eval.memory_budget_mb=1", "eval.nmi=true")
+    from mfsearch.training import build_evaluator
+
     ev = RetrievalEvaluator.from_config(cfg.dataset, cfg.eval)
     assert (ev.recall_ks, ev.memory_budget_mb, ev.nmi) == ([1, 3, 5], 1.0, True)
+    trainer_ev = build_evaluator(cfg)  # what the trainer and the evaluate command use
+    assert (trainer_ev.recall_ks, trainer_ev.memory_budget_mb, trainer_ev.nmi) == (
+        [1, 3, 5], 1.0, True)
     x, y = _clustered(60, 4, 8, 1)
     got = ev.evaluate(x, y)
     assert {k for k in got if k.startswith("recall_at_")} == {
