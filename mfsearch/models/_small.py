@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from mfsearch.config import ModelConfig
-from mfsearch.models._registry import BACKBONES
+from mfsearch.models._registry import BACKBONES, INPUT_CONVENTIONS
 
 
 def _block(cin: int, cout: int) -> list[nn.Module]:
@@ -39,11 +39,49 @@ class SmallConvNet(nn.Module):
 @BACKBONES.register("small_convnet")
 def small_convnet(cfg: ModelConfig, in_channels: int) -> nn.Module:
     """See :class:`SmallConvNet`; ``pretrained`` must be ``none``."""
+    _no_pretrained(cfg)
+    return SmallConvNet(in_channels, cfg.width)
+
+
+
+
+class PooledConvNet(nn.Module):
+    """Three conv-BN-ReLU stages of ``width``, ``2 width``, ``4 width`` channels, each
+    followed by a 2x max pool: a 28x28 input gives a 3x3 map whose cells see most of the
+    image. About 15 times cheaper than :class:`SmallConvNet` at 28x28 with the same width.
+    """
+
+    def __init__(self, in_channels: int, width: int = 32) -> None:
+        super().__init__()
+        if in_channels < 1 or width < 1:
+            raise ValueError(f"in_channels and width must be >= 1, but got {in_channels=} {width=}")
+        widths = [in_channels, width, 2 * width, 4 * width]
+        layers: list[nn.Module] = []
+        for cin, cout in zip(widths[:-1], widths[1:], strict=True):
+            layers += [*_block(cin, cout), nn.MaxPool2d(2)]
+        self.features = nn.Sequential(*layers)
+        self.out_channels = 4 * width
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.features(images)
+
+
+def _no_pretrained(cfg: ModelConfig) -> None:
     if cfg.pretrained != "none":
         from mfsearch.config import ConfigError
 
         raise ConfigError(
-            f"model.pretrained={cfg.pretrained!r} is invalid: small_convnet has no pretrained "
+            f"model.pretrained={cfg.pretrained!r} is invalid: {cfg.name} has no pretrained "
             "weights. Use model.pretrained=none."
         )
-    return SmallConvNet(in_channels, cfg.width)
+
+
+@BACKBONES.register("pooled_convnet")
+def pooled_convnet(cfg: ModelConfig, in_channels: int) -> nn.Module:
+    """See :class:`PooledConvNet`; ``pretrained`` must be ``none``. Inputs of 8x8 or more."""
+    _no_pretrained(cfg)
+    return PooledConvNet(in_channels, cfg.width)
+
+
+INPUT_CONVENTIONS.add("small_convnet", "tensor")
+INPUT_CONVENTIONS.add("pooled_convnet", "tensor")

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mfsearch.config import TrainConfig, config_to_dict
-from mfsearch.data import DATASETS, SAMPLERS, build_data
+from mfsearch.data import DATASETS, SAMPLERS, TRANSFORMS, DataBundle, build_data, build_transforms
 from mfsearch.losses import LOSSES, build_loss, loss_params
-from mfsearch.models import BACKBONES, build_model
+from mfsearch.models import BACKBONES, build_model, input_convention
 from mfsearch.training._callbacks import Callback
 from mfsearch.training._optim import OPTIMIZERS, SCHEDULERS
 from mfsearch.training._seed import resolve_device, seed_everything
@@ -30,6 +30,7 @@ def check_config(config: TrainConfig) -> None:
     DATASETS.get(config.dataset.name)
     SAMPLERS.get(config.dataset.sampler)
     BACKBONES.get(config.model.name)
+    TRANSFORMS.get(input_convention(config.model.name))
     LOSSES.get(config.loss.name)
     loss_params(config.loss)
     OPTIMIZERS.get(config.optimizer.name)
@@ -41,14 +42,18 @@ def build_trainer(config: TrainConfig, callbacks: Sequence[Callback] = ()) -> Tr
     check_config(config)
     generator = seed_everything(config.seed)
     device = resolve_device(config.device)
-    data = build_data(config.dataset)
+    transforms = build_transforms(config.dataset, input_convention(config.model.name))
+    data = build_data(config.dataset, transforms, progress=config.trainer.progress)
     model = build_model(config.model, data.in_channels)
     loss = build_loss(config.loss, data.num_classes, config.model.embedding_size)
     return Trainer(config, model, loss, data, device, config.run_dir, callbacks, generator)
 
 
-def write_summary(result: FitResult, config: TrainConfig) -> Path:
-    """Writes ``metrics.json`` (status, best epoch, metrics, history) into the run dir."""
+def write_summary(result: FitResult, config: TrainConfig, data: DataBundle | None = None) -> Path:
+    """Writes ``metrics.json`` (status, best epoch, metrics, history, data) into the run dir.
+
+    With ``data``, its sizes and the original ids of the validation classes are recorded.
+    """
     path = Path(config.run_dir) / SUMMARY_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -62,6 +67,8 @@ def write_summary(result: FitResult, config: TrainConfig) -> Path:
         "history": result.history,
         "config": config_to_dict(config),
     }
+    if data is not None:
+        payload["data"] = {**data.summary(), "val_class_ids": data.val_classes}
     path.write_text(json.dumps(payload, indent=2))
     return path
 
@@ -76,7 +83,7 @@ def run_training(config: TrainConfig, callbacks: Sequence[Callback] = (),
         trainer.resume(resume_from)
         log.info("resumed from %s at epoch %d", resume_from, trainer.start_epoch)
     result = trainer.fit()
-    write_summary(result, config)
+    write_summary(result, config, trainer.data)
     if result.status != "completed" or result.best_epoch is None:
         raise TrainingFailedError(result.reason or "no epoch produced a finite metric")
     log.info("best epoch %d of %d (%.1fs)\n%s", result.best_epoch, result.epochs_run,
