@@ -187,3 +187,20 @@ def test_file_records_load_rgb_through_the_transform(tmp_path):
     dataset = FileRecords(np.array([str(path)], dtype=object), np.array([3])).to_dataset(None)
     image, label = dataset[0]
     assert image.mode == "RGB" and image.size == (7, 5) and int(label) == 3
+
+
+def test_run_summary_records_the_validation_classes(make_config):
+    import json
+
+    from mfsearch.data import choose_validation_classes
+    from mfsearch.training import run_training
+
+    config = make_config("trainer.max_epochs=1", "dataset.split.seed=3")
+    run_training(config)
+    summary = json.loads((Path(config.run_dir) / "metrics.json").read_text())
+    from sklearn.datasets import load_digits
+
+    labels = load_digits().target
+    expected = choose_validation_classes(labels[labels < 5], 0.4, 3)
+    assert summary["data"]["val_class_ids"] == expected.tolist()
+    assert summary["data"]["val_classes"] == 2

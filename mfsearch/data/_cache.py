@@ -29,7 +29,7 @@ from torch.utils.data import Dataset
 from torchvision.transforms.v2 import functional as TF
 from tqdm.auto import tqdm
 
-from mfsearch.data._records import BadImageError, load_rgb
+from mfsearch.data._records import BadImageError, LabelledDataset, load_rgb
 
 FORMAT_VERSION = 1
 PIXELS = "pixels.u8"
@@ -193,22 +193,15 @@ def open_cache(cache_dir: str | Path, name: str, paths: Sequence[str], sizes: np
     return DecodedImageCache(final)
 
 
-class _CachedDataset(Dataset):
+class _CachedDataset(LabelledDataset):
     def __init__(self, cache: DecodedImageCache, indices: np.ndarray, labels: np.ndarray,
                  transform: Callable[[Any], torch.Tensor] | None) -> None:
+        super().__init__(labels, transform)
         self.cache = cache
         self.indices = np.asarray(indices, dtype=np.int64)
-        self.labels = torch.as_tensor(labels, dtype=torch.long)
-        self.transform = transform
 
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        image = self.cache.image(int(self.indices[index]))
-        if self.transform is not None:
-            image = self.transform(image)
-        return image, self.labels[index]
+    def load(self, index: int) -> torch.Tensor:
+        return self.cache.image(int(self.indices[index]))
 
 
 @dataclass(frozen=True)

@@ -47,21 +47,35 @@ class Records(Protocol):
     def to_dataset(self, transform: Callable[[Any], torch.Tensor] | None) -> Dataset: ...
 
 
-class _ArrayDataset(Dataset):
-    def __init__(self, images: torch.Tensor, labels: np.ndarray,
-                 transform: Callable[[Any], torch.Tensor] | None) -> None:
-        self.images = images
-        self.labels = torch.as_tensor(labels, dtype=torch.long)
+class LabelledDataset(Dataset):
+    """A torch dataset of (transformed sample, label); subclasses implement :meth:`load`."""
+
+    def __init__(self, labels: np.ndarray, transform: Callable[[Any], Any] | None) -> None:
+        self.labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
         self.transform = transform
+
+    def load(self, index: int) -> Any:
+        """The stored sample ``index`` before the transform."""
+        raise NotImplementedError
 
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        image = self.images[index]
+    def __getitem__(self, index: int) -> tuple[Any, torch.Tensor]:
+        sample = self.load(index)
         if self.transform is not None:
-            image = self.transform(image)
-        return image, self.labels[index]
+            sample = self.transform(sample)
+        return sample, self.labels[index]
+
+
+class _ArrayDataset(LabelledDataset):
+    def __init__(self, images: torch.Tensor, labels: np.ndarray,
+                 transform: Callable[[Any], torch.Tensor] | None) -> None:
+        super().__init__(labels, transform)
+        self.images = images
+
+    def load(self, index: int) -> torch.Tensor:
+        return self.images[index]
 
 
 @dataclass(frozen=True)
@@ -93,21 +107,14 @@ class ArrayRecords:
         return _ArrayDataset(self.images, self.labels, transform)
 
 
-class _FileDataset(Dataset):
+class _FileDataset(LabelledDataset):
     def __init__(self, paths: Sequence[str], labels: np.ndarray,
                  transform: Callable[[Any], torch.Tensor] | None) -> None:
+        super().__init__(labels, transform)
         self.paths = list(paths)
-        self.labels = torch.as_tensor(labels, dtype=torch.long)
-        self.transform = transform
 
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, index: int) -> tuple[Any, torch.Tensor]:
-        image = load_rgb(self.paths[index])
-        if self.transform is not None:
-            return self.transform(image), self.labels[index]
-        return image, self.labels[index]
+    def load(self, index: int) -> Image.Image:
+        return load_rgb(self.paths[index])
 
 
 @dataclass(frozen=True)
