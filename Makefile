@@ -21,7 +21,7 @@ q = '$(subst ','\'',$(1))'
 opt = $(if $(strip $(2)),$(call q,$(1)=$(strip $(2))))
 RUN_OVERRIDES = $(call opt,dataset,$(DATASET)) $(call opt,loss,$(LOSS)) $(call opt,model,$(MODEL))
 
-.PHONY: help install train test test-all bench lint clean
+.PHONY: help install train evaluate test test-all bench lint clean
 
 help: ## List the targets and their variables
 	@echo "usage: make <target> [VAR=value ...]"
@@ -37,6 +37,9 @@ install: $(STAMP) ## Create .venv and install mfsearch with its test extras (sec
 
 train: install ## Train one model: DATASET=digits LOSS=mf_cwms MODEL=... ARGS="hydra overrides"
 	$(PY) -m mfsearch.cli train --extra $(call q,$(ARGS)) $(RUN_OVERRIDES)
+
+evaluate: install ## Test metrics of a checkpoint: CKPT=studies/runs/<run>/best.pt ARGS="device=cpu"
+	$(PY) -m mfsearch.cli evaluate --extra $(call q,$(ARGS)) $(call opt,checkpoint,$(CKPT))
 
 test: install ## Quick test suite (no slow tests)
 	$(PY) -m pytest -m "not slow" -q

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 #: command -> (module with a ``main`` Hydra app, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("mfsearch.train", "train one model (Hydra overrides follow)"),
+    "evaluate": ("mfsearch.evaluate", "test metrics of a checkpoint: checkpoint=<path>"),
 }
 
 

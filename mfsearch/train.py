@@ -5,10 +5,10 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from mfsearch.config import load_config
+from mfsearch.config import CONF_DIR, load_config
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def main(cfg: DictConfig) -> float:
     """Validates the config, trains, and returns the best ``optimized_metric``."""
     from mfsearch.training import run_training

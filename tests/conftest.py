@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,3 +29,20 @@ def make_config(tmp_path: Path) -> Callable[..., TrainConfig]:
         return load_config(cfg)
 
     return factory
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A SQLAlchemy URL of a fresh PostgreSQL server on 127.0.0.1 (stopped after the session).
+
+    Skipped when no PostgreSQL binary exists, except under CI (``CI=true``), where a missing
+    server is a failure: .ci/run installs it.
+    """
+    from tests._postgres import find_pg_bin, postgres_server
+
+    if find_pg_bin() is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the PostgreSQL tests, but initdb was not found")
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    with postgres_server() as url:
+        yield url

@@ -19,7 +19,7 @@ from mfsearch.data import (
     build_transforms,
 )
 from mfsearch.data._cache import resized_shape
-from mfsearch.models import input_convention
+from mfsearch.models import BACKBONES
 from tests.data_fixtures import make_cub, write_jpeg
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406])
@@ -68,11 +68,18 @@ def test_train_transform_crops_to_crop_size_and_varies(photo, convention):
     assert not all(torch.equal(outs[0], o) for o in outs[1:])
 
 
-def test_tensor_convention_keeps_samples_and_small_models_declare_it():
-    transforms = build_transforms(DatasetConfig(), "tensor")
+def test_array_convention_keeps_samples_and_small_models_declare_it():
+    transforms = build_transforms(DatasetConfig(), "array")
     assert transforms.train is None and transforms.eval is None
-    assert input_convention("small_convnet") == "tensor"
-    assert input_convention("pooled_convnet") == "tensor"
+    assert BACKBONES.get("small_convnet").input_convention == "array"
+    assert BACKBONES.get("pooled_convnet").input_convention == "array"
+
+
+def test_every_backbone_convention_has_transforms():
+    from mfsearch.data import TRANSFORMS
+
+    for name in BACKBONES:
+        assert BACKBONES.get(name).input_convention in TRANSFORMS
 
 
 def test_crop_larger_than_resize_is_rejected():

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from mfsearch.config._build import build_dataclass, config_from_dict, config_to_dict, load_config
 from mfsearch.config._errors import ConfigError, check
+from mfsearch.config._paths import CONF_DIR
 from mfsearch.config._schema import (
     DatasetConfig,
     EvalConfig,
+    EvaluateConfig,
     LossConfig,
     ModelConfig,
     OptimizerConfig,
@@ -18,9 +20,11 @@ from mfsearch.config._schema import (
 )
 
 __all__ = [
+    "CONF_DIR",
     "ConfigError",
     "DatasetConfig",
     "EvalConfig",
+    "EvaluateConfig",
     "LossConfig",
     "ModelConfig",
     "OptimizerConfig",

@@ -120,8 +120,9 @@ def config_from_dict(data: Mapping[str, Any]) -> TrainConfig:
 def load_config(cfg: DictConfig | Mapping[str, Any]) -> TrainConfig:
     """Resolves a composed Hydra config and validates it into a :class:`TrainConfig`."""
     if isinstance(cfg, DictConfig):
-        data = OmegaConf.to_container(cfg, resolve=True)
-        assert isinstance(data, dict)
+        container = OmegaConf.to_container(cfg, resolve=True)
+        assert isinstance(container, dict)
+        data = {str(k): v for k, v in container.items()}
     else:
         data = dict(cfg)
     return config_from_dict(data)

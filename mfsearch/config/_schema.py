@@ -199,3 +199,28 @@ class TrainConfig:
         split, _, metric = self.optimized_metric.partition("/")
         check(split == "val" and bool(metric), "optimized_metric", self.optimized_metric,
               "must name a validation metric such as 'val/map_at_r'")
+
+
+@dataclass
+class EvaluateConfig:
+    """``python -m mfsearch.evaluate``: which checkpoint to score, and where.
+
+    The model, dataset and metric set come from the config stored in the checkpoint;
+    ``dataset_root``, ``device`` and ``batch_size`` override it where set.
+    """
+
+    checkpoint: str | None = None
+    device: str | None = None
+    dataset_root: str | None = None
+    batch_size: int | None = None
+    output: str | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        check(bool(self.checkpoint), "checkpoint", self.checkpoint,
+              "is required: name a checkpoint written by training, e.g. "
+              "checkpoint=studies/runs/<run>/best.pt")
+        check(self.device is None or self.device in DEVICES, "device", self.device,
+              f"must be one of {', '.join(DEVICES)}, or null for the checkpoint's own setting")
+        check(self.batch_size is None or self.batch_size >= 1, "batch_size", self.batch_size,
+              "must be at least 1, or null for the checkpoint's own setting")

@@ -45,13 +45,13 @@ DATASETS: Registry[DatasetReader] = Registry("dataset", "dataset.name")
 class Transforms:
     """Per-sample transforms for training and for evaluation (None: use samples as stored).
 
-    ``convention`` is the backbone input convention they were built for (``tensor``: the
+    ``convention`` is the backbone input convention they were built for (``array``: the
     samples are used as stored; see :mod:`mfsearch.data._transforms`).
     """
 
     train: Callable[[Any], Any] | None = None
     eval: Callable[[Any], Any] | None = None
-    convention: str = "tensor"
+    convention: str = "array"
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ def _require_convention(cfg: DatasetConfig, source: SourceSplits, transforms: Tr
             f"tensors (input convention {transforms.convention!r}, e.g. small_convnet). Use an "
             "image backbone such as model=resnet50 or model=bn_inception."
         )
-    if not files and transforms.convention != "tensor":
+    if not files and transforms.convention != "array":
         raise ConfigError(
             f"dataset.name={cfg.name!r} holds in-memory arrays, but the model expects images "
             f"(input convention {transforms.convention!r}). Use model=small_convnet."

@@ -1,7 +1,7 @@
 """Sample transforms, keyed by the input convention a backbone declares.
 
 Conventions:
-    ``tensor``: in-memory arrays used as stored (small_convnet on digits, Fashion-MNIST).
+    ``array``: in-memory arrays used as stored (small_convnet on digits, Fashion-MNIST).
     ``imagenet``: torchvision models; RGB in [0, 1], ImageNet mean and std.
     ``bn_inception``: BGR, 0-255 scale, mean [104, 117, 128], std 1.
 
@@ -24,9 +24,9 @@ from mfsearch.data._bundle import Transforms
 
 TransformFactory = Callable[[DatasetConfig], Transforms]
 
-#: Transform factories by input convention (the backbone's ``input_convention``).
+#: Transform factories by input convention (``BACKBONES.get(name).input_convention``).
 TRANSFORMS: Registry[TransformFactory] = Registry("input convention",
-                                                   "the model's input_convention")
+                                                   "model.name (its input_convention)")
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -58,10 +58,10 @@ def image_transforms(cfg: DatasetConfig, convention: str, *, scale: bool, bgr: b
     return Transforms(train=train, eval=evaluate, convention=convention)
 
 
-@TRANSFORMS.register("tensor")
-def tensor_transforms(cfg: DatasetConfig) -> Transforms:
+@TRANSFORMS.register("array")
+def array_transforms(cfg: DatasetConfig) -> Transforms:
     """Samples used as stored."""
-    return Transforms(convention="tensor")
+    return Transforms(convention="array")
 
 
 @TRANSFORMS.register("imagenet")

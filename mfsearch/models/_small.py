@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from mfsearch.config import ModelConfig
-from mfsearch.models._registry import BACKBONES, INPUT_CONVENTIONS
+from mfsearch.models._registry import BACKBONES, BackboneSpec
 
 
 def _block(cin: int, cout: int) -> list[nn.Module]:
@@ -19,6 +19,8 @@ class SmallConvNet(nn.Module):
 
     One 2x max pool after the second stage; inputs of 8x8 give a 4x4 feature map.
     """
+
+    input_convention = "array"
 
     def __init__(self, in_channels: int, width: int = 32) -> None:
         super().__init__()
@@ -36,13 +38,17 @@ class SmallConvNet(nn.Module):
         return self.features(images)
 
 
-@BACKBONES.register("small_convnet")
-def small_convnet(cfg: ModelConfig, in_channels: int) -> nn.Module:
-    """See :class:`SmallConvNet`; ``pretrained`` must be ``none``."""
-    _no_pretrained(cfg)
+def _create(cfg: ModelConfig, in_channels: int) -> nn.Module:
     return SmallConvNet(in_channels, cfg.width)
 
 
+def _features(network: nn.Module) -> nn.Module:
+    return network
+
+
+#: No published weights: ``pretrained`` is ``none`` or a file saved from this network.
+BACKBONES.add("small_convnet", BackboneSpec(create=_create, features=_features,
+                                            input_convention="array"))
 
 
 class PooledConvNet(nn.Module):
@@ -50,9 +56,11 @@ class PooledConvNet(nn.Module):
 
     The final map is average-pooled to ``grid`` x ``grid`` cells and flattened, so the
     embedding head sees where in the image a feature is (useful for centred, aligned images
-    such as Fashion-MNIST, where a global pool would discard the layout). A 28x28 input
-    costs about a fifteenth of :class:`SmallConvNet` at the same width.
+    such as Fashion-MNIST, where a global pool discards the layout). A 28x28 input costs
+    about a fifteenth of :class:`SmallConvNet` at the same width.
     """
+
+    input_convention = "array"
 
     def __init__(self, in_channels: int, width: int = 16, grid: int = 3) -> None:
         super().__init__()
@@ -72,22 +80,10 @@ class PooledConvNet(nn.Module):
         return self.features(images)
 
 
-def _no_pretrained(cfg: ModelConfig) -> None:
-    if cfg.pretrained != "none":
-        from mfsearch.config import ConfigError
-
-        raise ConfigError(
-            f"model.pretrained={cfg.pretrained!r} is invalid: {cfg.name} has no pretrained "
-            "weights. Use model.pretrained=none."
-        )
-
-
-@BACKBONES.register("pooled_convnet")
-def pooled_convnet(cfg: ModelConfig, in_channels: int) -> nn.Module:
-    """See :class:`PooledConvNet`; ``pretrained`` must be ``none``. Inputs of 8x8 or more."""
-    _no_pretrained(cfg)
+def _create_pooled(cfg: ModelConfig, in_channels: int) -> nn.Module:
     return PooledConvNet(in_channels, cfg.width)
 
 
-INPUT_CONVENTIONS.add("small_convnet", "tensor")
-INPUT_CONVENTIONS.add("pooled_convnet", "tensor")
+#: No published weights either; inputs of 8x8 or more (digits, Fashion-MNIST).
+BACKBONES.add("pooled_convnet", BackboneSpec(create=_create_pooled, features=_features,
+                                             input_convention="array"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from mfsearch.training._callbacks import Callback
 from mfsearch.training._checkpoint import load_checkpoint, save_checkpoint
 from mfsearch.training._early_stopping import EarlyStopping
+from mfsearch.training._evaluate import EvaluationResult, evaluate_checkpoint, write_evaluation
 from mfsearch.training._optim import (
     OPTIMIZERS,
     SCHEDULERS,
@@ -15,6 +16,7 @@ from mfsearch.training._optim import (
 from mfsearch.training._run import (
     SUMMARY_FILE,
     TrainingFailedError,
+    build_run_data,
     build_trainer,
     check_config,
     run_training,
@@ -26,7 +28,9 @@ from mfsearch.training._trainer import (
     LAST_CHECKPOINT,
     FitResult,
     Trainer,
+    build_evaluator,
     metrics_table,
+    score_split,
 )
 
 __all__ = [
@@ -37,13 +41,17 @@ __all__ = [
     "SUMMARY_FILE",
     "Callback",
     "EarlyStopping",
+    "EvaluationResult",
     "FitResult",
     "Trainer",
     "TrainingFailedError",
+    "build_evaluator",
     "build_optimizer",
+    "build_run_data",
     "build_scheduler",
     "build_trainer",
     "check_config",
+    "evaluate_checkpoint",
     "load_checkpoint",
     "metrics_table",
     "param_groups",
@@ -51,7 +59,9 @@ __all__ = [
     "rng_state",
     "run_training",
     "save_checkpoint",
+    "score_split",
     "seed_everything",
     "set_rng_state",
+    "write_evaluation",
     "write_summary",
 ]

@@ -10,7 +10,7 @@ from pathlib import Path
 from mfsearch.config import TrainConfig, config_to_dict
 from mfsearch.data import DATASETS, SAMPLERS, TRANSFORMS, DataBundle, build_data, build_transforms
 from mfsearch.losses import LOSSES, build_loss, loss_params
-from mfsearch.models import BACKBONES, build_model, input_convention
+from mfsearch.models import BACKBONES, build_model, pretrained_path
 from mfsearch.training._callbacks import Callback
 from mfsearch.training._optim import OPTIMIZERS, SCHEDULERS
 from mfsearch.training._seed import resolve_device, seed_everything
@@ -26,15 +26,27 @@ class TrainingFailedError(RuntimeError):
 
 
 def check_config(config: TrainConfig) -> None:
-    """Checks every registry name and the loss's hyperparameters; raises before any work."""
+    """Checks every registry name, the loss's hyperparameters and the pretrained weight file;
+    raises before any work."""
     DATASETS.get(config.dataset.name)
     SAMPLERS.get(config.dataset.sampler)
-    BACKBONES.get(config.model.name)
-    TRANSFORMS.get(input_convention(config.model.name))
+    TRANSFORMS.get(BACKBONES.get(config.model.name).input_convention)
+    pretrained_path(config.model)
     LOSSES.get(config.loss.name)
     loss_params(config.loss)
     OPTIMIZERS.get(config.optimizer.name)
     SCHEDULERS.get(config.scheduler.name)
+
+
+def build_run_data(config: TrainConfig) -> DataBundle:
+    """The run's train / val / test data, prepared as the run's model expects.
+
+    Training and ``mfsearch.evaluate`` both build their data here, so that a checkpoint is
+    scored on exactly the samples it was trained and tested with.
+    """
+    convention = BACKBONES.get(config.model.name).input_convention
+    transforms = build_transforms(config.dataset, convention)
+    return build_data(config.dataset, transforms, progress=config.trainer.progress)
 
 
 def build_trainer(config: TrainConfig, callbacks: Sequence[Callback] = ()) -> Trainer:
@@ -42,8 +54,7 @@ def build_trainer(config: TrainConfig, callbacks: Sequence[Callback] = ()) -> Tr
     check_config(config)
     generator = seed_everything(config.seed)
     device = resolve_device(config.device)
-    transforms = build_transforms(config.dataset, input_convention(config.model.name))
-    data = build_data(config.dataset, transforms, progress=config.trainer.progress)
+    data = build_run_data(config)
     model = build_model(config.model, data.in_channels)
     loss = build_loss(config.loss, data.num_classes, config.model.embedding_size)
     return Trainer(config, model, loss, data, device, config.run_dir, callbacks, generator)

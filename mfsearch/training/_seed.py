@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,7 +28,7 @@ def resolve_device(name: str) -> torch.device:
 
 def rng_state() -> dict[str, object]:
     """The global RNG states, in a form that ``torch.load(weights_only=True)`` accepts."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    kind, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)  # type: ignore[misc]
     state: dict[str, object] = {
         "python": random.getstate(),
         "numpy": (str(kind), torch.from_numpy(np.asarray(keys, dtype=np.int64)), int(pos),
@@ -39,12 +40,12 @@ def rng_state() -> dict[str, object]:
     return state
 
 
-def set_rng_state(state: dict[str, object]) -> None:
+def set_rng_state(state: dict[str, Any]) -> None:
     """Restores what :func:`rng_state` saved."""
     py = state["python"]
-    random.setstate((py[0], tuple(py[1]), py[2]))  # type: ignore[index]
-    kind, keys, pos, has_gauss, cached = state["numpy"]  # type: ignore[misc]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    torch.set_rng_state(state["torch"])  # type: ignore[arg-type]
+    torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])  # type: ignore[arg-type]
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -19,7 +19,7 @@ from mfsearch.config import TrainConfig, config_to_dict
 from mfsearch.data import SAMPLERS, DataBundle, RetrievalSplit
 from mfsearch.evaluation import RetrievalEvaluator, extract_embeddings
 from mfsearch.losses import NonFiniteLossError
-from mfsearch.models import EmbeddingModel
+from mfsearch.models import EmbeddingModel, load_state_dict_checked
 from mfsearch.training._callbacks import Callback
 from mfsearch.training._checkpoint import load_checkpoint, save_checkpoint
 from mfsearch.training._early_stopping import EarlyStopping
@@ -52,6 +52,32 @@ class FitResult:
     checkpoint: str | None = None
 
 
+def score_split(model: nn.Module, split: RetrievalSplit, config: TrainConfig,
+                evaluator: RetrievalEvaluator, device: torch.device, prefix: str,
+                ) -> dict[str, float]:
+    """Embeds a retrieval split with ``model`` and returns its metrics named ``prefix/...``.
+
+    The split's queries are searched against its reference set when it has one (In-Shop's
+    gallery), otherwise against themselves with each query excluded.
+    """
+    progress = config.trainer.progress
+    batch, workers = config.eval.batch_size, config.dataset.num_workers
+    query = extract_embeddings(model, split.query, batch, device, workers, progress,
+                               f"{prefix} embed")
+    reference = None
+    if split.reference is not None:
+        reference = extract_embeddings(model, split.reference, batch, device, workers, progress,
+                                       f"{prefix} gallery")
+    metrics = evaluator.evaluate(query, split.query_labels, reference, split.reference_labels)
+    return {f"{prefix}/{k}": v for k, v in metrics.items()}
+
+
+def build_evaluator(config: TrainConfig) -> RetrievalEvaluator:
+    """The retrieval evaluator with the dataset's Ks and the run's evaluation settings."""
+    return RetrievalEvaluator(config.dataset.recall_ks, config.eval.memory_budget_mb,
+                              config.eval.device)
+
+
 def _batchnorms(module: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
     return [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
@@ -81,8 +107,7 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.callbacks = list(callbacks)
         self.generator = generator or torch.Generator().manual_seed(config.seed)
-        self.evaluator = RetrievalEvaluator(config.dataset.recall_ks, config.eval.memory_budget_mb,
-                                            config.eval.device)
+        self.evaluator = build_evaluator(config)
         self.batchnorm_params = {id(p) for bn in _batchnorms(model.backbone)
                                  for p in bn.parameters()}
         groups = param_groups(model.backbone.parameters(), model.head.parameters(),
@@ -129,7 +154,7 @@ class Trainer:
             value = self.loss(self.model(images), labels)
             self.step += 1
             if not torch.isfinite(value):
-                hparams = getattr(self.loss, "hyperparameters", dict)()
+                hparams: dict[str, Any] = getattr(self.loss, "hyperparameters", dict)()
                 raise NonFiniteLossError(self.config.loss.name, self.step, hparams,
                                         float(value.detach()))
             self.optimizer.zero_grad(set_to_none=True)
@@ -145,18 +170,7 @@ class Trainer:
 
     def evaluate(self, split: RetrievalSplit, prefix: str) -> dict[str, float]:
         """Embeds a retrieval split and returns its metrics, keys prefixed ``prefix/``."""
-        cfg = self.config
-        progress = cfg.trainer.progress
-        query = extract_embeddings(self.model, split.query, cfg.eval.batch_size, self.device,
-                                   cfg.dataset.num_workers, progress, f"{prefix} embed")
-        reference = None
-        if split.reference is not None:
-            reference = extract_embeddings(self.model, split.reference, cfg.eval.batch_size,
-                                           self.device, cfg.dataset.num_workers, progress,
-                                           f"{prefix} gallery")
-        metrics = self.evaluator.evaluate(query, split.query_labels, reference,
-                                          split.reference_labels)
-        return {f"{prefix}/{k}": v for k, v in metrics.items()}
+        return score_split(self.model, split, self.config, self.evaluator, self.device, prefix)
 
     # -- checkpoints ---------------------------------------------------------------------
     def _state(self, epoch: int, metrics: Mapping[str, float], full: bool) -> dict[str, Any]:
@@ -184,8 +198,11 @@ class Trainer:
     def resume(self, path: str | Path) -> None:
         """Restores everything saved in a ``last.pt`` so training continues after its epoch."""
         state = load_checkpoint(path, self.device)
-        self.model.load_state_dict(state["model"])
-        self.loss.load_state_dict(state["loss"])
+        load_state_dict_checked(self.model, state["model"], f"Checkpoint {path}",
+                                f"model {self.config.model.name!r} of this run")
+        load_state_dict_checked(self.loss, state["loss"], f"Checkpoint {path}",
+                                f"loss {self.config.loss.name!r} of this run "
+                                f"({self.data.num_classes} training classes)")
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])  # type: ignore[attr-defined]
         self.stopper.load_state_dict(state["early_stopping"])
