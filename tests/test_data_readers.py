@@ -204,3 +204,33 @@ def test_run_summary_records_the_validation_classes(make_config):
     expected = choose_validation_classes(labels[labels < 5], 0.4, 3)
     assert summary["data"]["val_class_ids"] == expected.tolist()
     assert summary["data"]["val_classes"] == 2
+
+
+def test_split_caps_images_per_class_reproducibly(tmp_path):
+    make_fashion_mnist(tmp_path, per_class_train=6, per_class_test=2)
+    split = SplitConfig(val_fraction=0.4, seed=1, val_per_class=3, train_per_class=2)
+    cfg = DatasetConfig(name="fashion_mnist", root=str(tmp_path), batch_size=2, split=split)
+    data = build_data(cfg, build_transforms(cfg, "array"), progress=False)
+    assert np.bincount(data.train_labels).tolist() == [2, 2, 2]
+    _, val_counts = np.unique(data.val.query_labels, return_counts=True)
+    assert val_counts.tolist() == [3, 3] and len(data.val_classes) == 2
+    again = build_data(cfg, build_transforms(cfg, "array"), progress=False)
+    torch_equal = [bool((a[0] == b[0]).all()) for a, b in zip(
+        (data.train[i] for i in range(6)), (again.train[i] for i in range(6)), strict=True)]
+    assert all(torch_equal)
+    # The capped sets are subsets of the uncapped ones.
+    full_cfg = DatasetConfig(name="fashion_mnist", root=str(tmp_path), batch_size=2,
+                             split=SplitConfig(val_fraction=0.4, seed=1))
+    full = build_data(full_cfg, build_transforms(full_cfg, "array"), progress=False)
+    full_images = {full.train[i][0].numpy().tobytes() for i in range(len(full.train_labels))}
+    assert all(data.train[i][0].numpy().tobytes() in full_images for i in range(6))
+
+
+def test_fashion_mnist_config_picks_a_cpu_model_that_the_command_line_can_override():
+    from tests.conftest import compose_train
+
+    cfg = compose_train(["dataset=fashion_mnist"])
+    assert cfg.model.name == "pooled_convnet" and cfg.dataset.name == "fashion_mnist"
+    assert compose_train(["dataset=fashion_mnist", "model=small_convnet"]).model.name == (
+        "small_convnet")
+    assert compose_train([]).model.name == "small_convnet"

@@ -24,8 +24,12 @@ class SplitConfig:
     val_fraction: float = 0.2
     seed: int = 0
     val_per_class: int | None = None
+    train_per_class: int | None = None
 
     def __post_init__(self) -> None:
+        check(self.train_per_class is None or self.train_per_class >= 1,
+              "dataset.split.train_per_class", self.train_per_class,
+              "must be at least 1, or null for all")
         check(self.val_per_class is None or self.val_per_class >= 2,
               "dataset.split.val_per_class", self.val_per_class,
               "must be at least 2 (a query needs another image of its class), or null for all")

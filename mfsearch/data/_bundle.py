@@ -204,6 +204,9 @@ def build_data(cfg: DatasetConfig, transforms: Transforms | None = None,
     test = _retrieval(source.test_query, source.test_gallery, transforms.eval)
     if cfg.split.protocol == "test":
         val = test
+    if cfg.split.train_per_class is not None:
+        train = train.subset(cap_per_class(train.labels, cfg.split.train_per_class,
+                                           cfg.split.seed))
     labels, _ = contiguous_labels(train.labels)
     train = train.relabel(labels)
     if cfg.batch_size > len(labels):
