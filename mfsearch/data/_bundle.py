@@ -136,7 +136,7 @@ def prepare_images(cfg: DatasetConfig, source: SourceSplits, transforms: Transfo
         return source, 0
     paths, inverse = np.unique(np.concatenate([part.paths for part in files]).astype(str),
                                return_inverse=True)
-    scan = scan_images(paths, cfg.skip_bad_images, progress)
+    scan = scan_images(paths.tolist(), cfg.skip_bad_images, progress)
     usable = ~scan.bad
     cache = None
     if cfg.cache_dir is not None:
@@ -162,8 +162,8 @@ def prepare_images(cfg: DatasetConfig, source: SourceSplits, transforms: Transfo
     new = SourceSplits(train=swap(source.train),  # type: ignore[arg-type]
                        test_query=swap(source.test_query),  # type: ignore[arg-type]
                        test_gallery=swap(source.test_gallery), in_channels=source.in_channels)
-    for name, part in (("train", new.train), ("test", new.test_query)):
-        if len(part) == 0:
+    for name, records in (("train", new.train), ("test", new.test_query)):
+        if len(records) == 0:
             raise BadImageError(f"Every image of the {name} split of {cfg.name!r} is unreadable.")
     return new, int((~usable).sum())
 

@@ -131,7 +131,7 @@ def _build(directory: Path, paths: Sequence[str], sizes: np.ndarray, usable: np.
     with open(directory / PIXELS, "wb") as handle:
         handle.truncate(total)
     jobs = [(i, str(paths[i]), int(offsets[i]), int(shapes[i, 0]), int(shapes[i, 1]))
-            for i in np.flatnonzero(usable)]
+            for i in np.flatnonzero(usable).tolist()]
     chunks = [jobs[i: i + 256] for i in range(0, len(jobs), 256)]
     failures: list[tuple[int, str]] = []
     bar = tqdm(total=len(jobs), desc="caching images", leave=False, disable=not progress)

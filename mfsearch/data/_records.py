@@ -36,7 +36,8 @@ def load_rgb(path: str) -> Image.Image:
 class Records(Protocol):
     """A labelled collection that can be subset and turned into a torch dataset."""
 
-    labels: np.ndarray
+    @property
+    def labels(self) -> np.ndarray: ...
 
     def __len__(self) -> int: ...
 
