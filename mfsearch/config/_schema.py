@@ -7,7 +7,7 @@ from typing import Any
 
 from mfsearch.config._errors import check
 
-PROTOCOLS = ("val", "test")
+PROTOCOLS = ("val", "test", "refit")
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -17,7 +17,9 @@ class SplitConfig:
 
     ``protocol="val"`` holds out ``val_fraction`` of the training classes (chosen with
     ``seed``) for model selection; ``protocol="test"`` monitors the test classes, as the
-    paper's code does.
+    paper's code does; ``protocol="refit"`` trains on all training classes with no
+    validation split (re-runs of a chosen configuration): every epoch runs, without early
+    stopping, and the last epoch's model is evaluated on the test classes.
     """
 
     protocol: str = "val"

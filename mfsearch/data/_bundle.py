@@ -73,7 +73,8 @@ class DataBundle:
 
     Attributes:
         train: Training samples, labels relabelled to 0..num_classes-1.
-        val: Validation retrieval split (the test split under ``protocol=test``).
+        val: Validation retrieval split (the test split under ``protocol=test``; None under
+            ``protocol=refit``, which trains on every training class).
         test: Test retrieval split (reported, never used for model selection).
         val_classes: Original ids of the classes held out for validation.
     """
@@ -81,7 +82,7 @@ class DataBundle:
     train: Dataset
     train_labels: np.ndarray
     num_classes: int
-    val: RetrievalSplit
+    val: RetrievalSplit | None
     test: RetrievalSplit
     in_channels: int
     val_classes: list[int] = field(default_factory=list)
@@ -91,7 +92,7 @@ class DataBundle:
         out = {
             "train_images": len(self.train_labels),
             "train_classes": self.num_classes,
-            "val_images": len(self.val),
+            "val_images": 0 if self.val is None else len(self.val),
             "val_classes": len(self.val_classes),
             "test_queries": len(self.test),
         }
@@ -192,6 +193,7 @@ def build_data(cfg: DatasetConfig, transforms: Transforms | None = None,
     source, skipped = prepare_images(cfg, DATASETS.get(cfg.name)(cfg), transforms, progress)
     train = source.train
     val_classes: list[int] = []
+    val: RetrievalSplit | None = None
     if cfg.split.protocol == "val":
         held_out = choose_validation_classes(train.labels, cfg.split.val_fraction, cfg.split.seed)
         val_idx, train_idx = split_by_classes(train.labels, held_out)

@@ -216,6 +216,9 @@ class Trainer:
     def fit(self) -> FitResult:
         """Trains until ``max_epochs`` or early stopping; reports the best epoch's metrics.
 
+        Without a validation split (``protocol=refit``) it trains all ``max_epochs`` and
+        reports the last epoch's test metrics.
+
         A non-finite loss ends the run as ``failed``; the best checkpoint so far is kept.
         """
         cfg = self.config
@@ -228,10 +231,14 @@ class Trainer:
                 if self.stopper.should_stop:
                     break
                 train_loss = self.train_epoch(epoch)
-                metrics = {"epoch": float(epoch), "train/loss": train_loss,
-                           **self.evaluate(self.data.val, "val")}
+                metrics = {"epoch": float(epoch), "train/loss": train_loss}
+                if self.data.val is not None:
+                    metrics.update(self.evaluate(self.data.val, "val"))
                 self.history.append(metrics)
-                value = metrics.get(cfg.optimized_metric, math.nan)
+                # Without a validation split (protocol=refit) every epoch counts as the best,
+                # so all max_epochs run and the last epoch's model is the one tested.
+                value = (metrics.get(cfg.optimized_metric, math.nan)
+                         if self.data.val is not None else float(epoch))
                 if self.stopper.update(epoch, value):
                     save_checkpoint(self._state(epoch, metrics, full=False), best_path)
                 if cfg.trainer.save_last:
