@@ -20,7 +20,7 @@ from mfsearch.search._protocol import (
     STALE_ATTR,
     describe_error,
 )
-from mfsearch.search._stale import heartbeat, resume_checkpoint, retried_trial
+from mfsearch.search._stale import carry_over, heartbeat, resume_checkpoint, retried_trial
 from mfsearch.search._storage import Heartbeat, open_storage
 
 log = logging.getLogger(__name__)
@@ -127,6 +127,7 @@ def run_trial(config: TrainConfig) -> float:
         for step, value in sorted(old.intermediate_values.items()):
             trial.report(value, step=step)
         trial.set_user_attr(RESUMED_FROM_ATTR, str(resume_from))
+        carry_over(resume_from, config.run_dir)
         log.info("trial %s retries trial %d from %s", config.trial.number, old.number,
                  resume_from)
     trial.set_user_attr("run_dir", str(config.run_dir))  # found by a retry if this run dies

@@ -6,7 +6,8 @@ grace_period=..., heartbeat_stale_trial_callback=...)``), which Optuna itself on
 
 - while a trial runs, both its worker and its job record heartbeats (:func:`heartbeat`): the
   trial stays alive while either lives, and a job waiting in a cluster queue is not stale;
-- before asking for a trial, a worker calls :func:`fail_stale`: trials whose last heartbeat is
+- before asking for a trial, a worker calls :func:`fail_stale` (Optuna's ``fail_stale_trials``
+  plus a ``fail_reason``): trials whose last heartbeat is
   older than the grace period become FAIL (``fail_reason`` "stale: ...") and
   :class:`RetryStaleTrial` enqueues a retry with the same params (``retry_of`` user attr), at
   most ``max_retry`` times per original trial;
@@ -23,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+import shutil
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -74,9 +76,7 @@ class RetryStaleTrial(RetryHeartbeatStaleTrialCallback):
         super().__init__(max_retry=max_retry)
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        """Records the failure's reason and enqueues the retry (within ``max_retry``)."""
-        if FAIL_REASON_ATTR not in trial.user_attrs:
-            study._storage.set_trial_user_attr(trial._trial_id, FAIL_REASON_ATTR, STALE_REASON)
+        """Enqueues the retry (within ``max_retry``)."""
         trial = copy.copy(trial)
         trial.user_attrs = {**{k: v for k, v in trial.user_attrs.items() if k in _INHERITED},
                             RETRY_OF_ATTR: trial.number}
@@ -105,8 +105,7 @@ def fail_stale(study: optuna.Study, legacy: bool = False) -> list[int]:
     storage = study._storage
     before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
     if is_heartbeat_enabled(storage):
-        with quiet_heartbeat_warnings():
-            optuna.storages.fail_stale_trials(study)
+        _fail_stale_with_reason(study)
     elif legacy:
         reason = "interrupted: the trial was left RUNNING by a sweep that stopped"
         for number in sorted(before):
@@ -120,6 +119,25 @@ def fail_stale(study: optuna.Study, legacy: bool = False) -> list[int]:
     if failed:
         log.warning("failed stale trial(s) %s", failed)
     return failed
+
+
+def _fail_stale_with_reason(study: optuna.Study) -> None:
+    """``optuna.storages.fail_stale_trials``, plus ``fail_reason`` recorded while the trial is
+    still RUNNING (a finished trial's attrs are read-only)."""
+    storage = study._storage
+    with quiet_heartbeat_warnings():
+        stale = storage._get_stale_trial_ids(study._study_id)  # type: ignore[attr-defined]
+    failed = []
+    for trial_id in stale:
+        try:
+            storage.set_trial_user_attr(trial_id, FAIL_REASON_ATTR, STALE_REASON)
+            if storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+                failed.append(trial_id)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass  # another worker failed it first
+    callback = storage.get_heartbeat_stale_trial_callback()  # type: ignore[attr-defined]
+    for trial_id in failed:
+        callback(study, copy.deepcopy(storage.get_trial(trial_id)))
 
 
 @contextlib.contextmanager
@@ -143,6 +161,18 @@ def retried_trial(study: optuna.Study, trial: optuna.Trial | FrozenTrial) -> Fro
     storage = study._storage
     trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, int(number))
     return storage.get_trial(trial_id)
+
+
+def carry_over(resume_from: Path, run_dir: str | Path) -> None:
+    """Copies the crashed run's ``best.pt`` into the retry's run dir (the best epoch may lie
+    before the crash, and the resumed run looks for it in its own run dir)."""
+    from mfsearch.training import BEST_CHECKPOINT
+
+    best = resume_from.parent / BEST_CHECKPOINT
+    target = Path(run_dir) / BEST_CHECKPOINT
+    if best.exists() and not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(best, target)
 
 
 def resume_checkpoint(old: FrozenTrial | None) -> Path | None:
