@@ -21,6 +21,7 @@ from mfsearch.search import (
     FAIL_REASON_ATTR,
     RESUMED_FROM_ATTR,
     RETRY_OF_ATTR,
+    WORKER_ATTR,
     count_finished,
     open_storage,
     superseded,
@@ -111,7 +112,7 @@ def integrity(storage: str, trials: Sequence[optuna.trial.FrozenTrial]) -> str:
 
 
 def chaos_drill(tmp_path: Path, storage: str, study: str, *, workers: int = 3,
-                n_trials: int = 14, kills: int = 10, every_s: float = 4.0, seed: int = 0,
+                n_trials: int = 10, kills: int = 10, every_s: float = 3.0, seed: int = 0,
                 timeout_s: float = 420.0) -> dict[str, Any]:
     """Runs ``workers`` workers; SIGKILLs a random one every ``every_s`` s and restarts it,
     ``kills`` times; waits for the study to complete; returns the figures."""
@@ -131,10 +132,15 @@ def chaos_drill(tmp_path: Path, storage: str, study: str, *, workers: int = 3,
     deadline = time.monotonic() + timeout_s
     while done < kills and time.monotonic() < deadline:
         time.sleep(every_s)
-        alive = [i for i, p in enumerate(procs) if p.poll() is None]
-        if not alive:
+        if all(p.poll() is not None for p in procs):
             break
-        victim = rng.choice(alive)
+        # A random worker among those running a trial (killing one still importing proves
+        # nothing); wait for one if none is busy.
+        try:
+            busy = wait_for(lambda: _busy(procs, storage, study), 60)
+        except TimeoutError:
+            break
+        victim = rng.choice(busy)
         procs[victim].send_signal(signal.SIGKILL)
         procs[victim].wait()
         done += 1
@@ -143,6 +149,13 @@ def chaos_drill(tmp_path: Path, storage: str, study: str, *, workers: int = 3,
         proc.wait(timeout=max(1.0, deadline - time.monotonic()))
     name = "sqlite" if storage.startswith("sqlite") else storage.split(":", 1)[0]
     return {"storage": name, "kills": done, **figures(storage, study)}
+
+
+def _busy(procs: Sequence[subprocess.Popen], storage: str, study: str) -> list[int]:
+    """Indices of the live workers that hold a RUNNING trial."""
+    holders = {str(t.user_attrs.get(WORKER_ATTR, "")).rpartition(":")[2]
+               for t in load(storage, study).get_trials(states=(TrialState.RUNNING,))}
+    return [i for i, p in enumerate(procs) if p.poll() is None and str(p.pid) in holders]
 
 
 def _exists(storage: str, study: str) -> bool:

@@ -10,7 +10,7 @@ import pytest
 
 from tests.scale_helpers import chaos_drill, print_json
 
-N_TRIALS = 14
+N_TRIALS = 10
 
 
 def _check(figures: dict) -> None:

@@ -55,6 +55,8 @@ PAPER_CONFIG_ATTR = "paper_config"
 RETRY_OF_ATTR = "retry_of"
 #: Trial user attr: the ``last.pt`` a retry resumed from.
 RESUMED_FROM_ATTR = "resumed_from"
+#: Trial user attr: ``host:pid`` of the worker (sweeper process) that launched the trial.
+WORKER_ATTR = "worker"
 PRUNED_AT_ATTR = "pruned_at_epoch"
 
 #: Trials counted against ``n_trials``: every finished trial.

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +26,7 @@ from mfsearch.search._protocol import (
     PAPER_CONFIG_ATTR,
     PRUNER_ATTR,
     STALE_ATTR,
+    WORKER_ATTR,
     Outcome,
 )
 from mfsearch.search._space import SearchSpace, format_value, param_overrides
@@ -182,6 +185,7 @@ def trial_overrides(trial: optuna.Trial, storage: str, study_name: str,
                 f"trial.study_name={format_value(study_name)}",
                 f"trial.trial_id={trial._trial_id}", f"trial.number={trial.number}"]
     trial.set_user_attr(OVERRIDES_ATTR, params)
+    trial.set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
     return params, [*fixed, *params, *identity]
 
 
