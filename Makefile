@@ -13,21 +13,34 @@ LOSS ?=
 MODEL ?=
 ARGS ?=
 CKPT ?=
-# Sweep settings (make sweep); empty ones are left to conf/search/<dataset>.yaml.
+# Sweep settings (make sweep; STORAGE and STUDY below too); empty ones are left to
+# conf/search/<dataset>.yaml.
 TRIALS ?=
-STORAGE ?=
-STUDY ?=
 PRUNER ?=
 SAMPLER ?=
 SEED ?=
 # Sweeper processes on this machine sharing the study (make sweep WORKERS=4).
 WORKERS ?= 1
 
+# Study settings of the analysis targets (report, dashboard, best, rerun, compare, export).
+STORAGE ?= sqlite:///studies/mfsearch.db
+STUDY ?=
+STUDIES ?=
+TRIAL ?=
+SEEDS ?= 3
+TOP ?= 1
+HOST ?= 127.0.0.1
+PORT ?= 8080
+OUT ?=
+
 # q: single-quote a value for the shell, so spaces or shell characters cannot break or
 # inject into a command.
 q = '$(subst ','\'',$(1))'
 # opt: a quoted `key=value` Hydra override when the value is non-empty.
 opt = $(if $(strip $(2)),$(call q,$(1)=$(strip $(2))))
+# flag: a `--flag 'value'` pair when the value is non-empty.
+flag = $(if $(strip $(2)),$(1) $(call q,$(strip $(2))))
+STUDY_ARGS = --storage $(call q,$(STORAGE)) $(call flag,--study,$(STUDY)) $(call flag,--out,$(OUT))
 RUN_OVERRIDES = $(call opt,dataset,$(DATASET)) $(call opt,loss,$(LOSS)) $(call opt,model,$(MODEL))
 SWEEP_OVERRIDES = $(call opt,search,$(or $(strip $(DATASET)),digits)) \
 	$(call opt,loss,$(LOSS)) $(call opt,search/loss,$(LOSS)) $(call opt,model,$(MODEL)) \
@@ -36,7 +49,8 @@ SWEEP_OVERRIDES = $(call opt,search,$(or $(strip $(DATASET)),digits)) \
 	$(call opt,hydra/sweeper/sampler,$(SAMPLER)) $(call opt,seed,$(SEED)) \
 	$(call opt,hydra.sweeper.sampler.seed,$(SEED))
 
-.PHONY: help install train sweep evaluate test test-all chaos bench lint clean
+.PHONY: help install train sweep evaluate test test-all chaos bench lint clean \
+	report dashboard best rerun compare export
 
 help: ## List the targets and their variables
 	@echo "usage: make <target> [VAR=value ...]"
@@ -58,6 +72,24 @@ sweep: install ## Optuna study (default digits, MF-CWMS, Hyperband, 20 trials): 
 
 evaluate: install ## Test metrics of a checkpoint: CKPT=studies/runs/<run>/best.pt ARGS="device=cpu"
 	$(PY) -m mfsearch.cli evaluate --extra $(call q,$(ARGS)) $(call opt,checkpoint,$(CKPT))
+
+report: install ## HTML report of a study -> studies/<study>/report.html: STUDY=name [STORAGE=url]
+	$(PY) -m mfsearch.cli report $(STUDY_ARGS)
+
+dashboard: install ## Serve optuna-dashboard on STORAGE: [HOST=127.0.0.1] [PORT=8080]
+	$(PY) -m mfsearch.cli dashboard --storage $(call q,$(STORAGE)) --host $(call q,$(HOST)) --port $(call q,$(PORT))
+
+best: install ## Best (or TRIAL=n) trial as a Hydra experiment -> studies/<study>/best.yaml
+	$(PY) -m mfsearch.cli best $(STUDY_ARGS) $(call flag,--trial,$(TRIAL))
+
+rerun: install ## Re-train TOP trials and the paper config with SEEDS seeds -> rerun.json/.md
+	$(PY) -m mfsearch.cli rerun $(STUDY_ARGS) --seeds $(call q,$(SEEDS)) --top $(call q,$(TOP))
+
+compare: install ## Compare studies: STUDIES="a b c" -> studies/compare/compare.{md,csv,png}
+	$(PY) -m mfsearch.cli compare --storage $(call q,$(STORAGE)) $(call flag,--out,$(OUT)) $(call q,$(STUDIES))
+
+export: install ## All trials of a study to CSV -> studies/<study>/trials.csv
+	$(PY) -m mfsearch.cli export $(STUDY_ARGS)
 
 test: install ## Quick test suite (no slow tests)
 	$(PY) -m pytest -m "not slow" -q

@@ -7,17 +7,25 @@ import shlex
 import sys
 from collections.abc import Sequence
 
-#: command -> (module with a ``main`` Hydra app, one-line help)
+#: command -> (entry point: a module with a ``main`` Hydra app, or ``module:function``,
+#: one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("mfsearch.train", "train one model (Hydra overrides follow)"),
     "evaluate": ("mfsearch.evaluate", "test metrics of a checkpoint: checkpoint=<path>"),
     "sweep": ("mfsearch.sweep", "run an Optuna study (search=<dataset>, Hydra overrides follow)"),
+    "report": ("mfsearch.analyze:report", "HTML report of a study (plots, importances)"),
+    "best": ("mfsearch.analyze:best", "export a trial as a Hydra experiment (best.yaml)"),
+    "check-experiment": ("mfsearch.analyze:check", "validate an exported experiment file"),
+    "rerun": ("mfsearch.analyze:rerun", "multi-seed re-runs of top trials vs the paper"),
+    "compare": ("mfsearch.analyze:compare", "table and plot comparing studies"),
+    "export": ("mfsearch.analyze:export", "all trials of a study to CSV"),
+    "dashboard": ("mfsearch.analyze:dashboard", "serve optuna-dashboard on the storage"),
 }
 
 
 def _usage() -> str:
     lines = ["usage: mfsearch <command> [args...]", "", "commands:"]
-    lines += [f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += [f"  {name:<17} {help_}" for name, (_, help_) in COMMANDS.items()]
     return "\n".join(lines)
 
 
@@ -50,9 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command not in COMMANDS:
         print(f"mfsearch: unknown command {command!r}\n\n{_usage()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[command][0])
+    module_name, _, function = COMMANDS[command][0].partition(":")
+    entry = getattr(importlib.import_module(module_name), function or "main")
     sys.argv = [f"mfsearch {command}", *rest]
-    result = module.main()
+    result = entry()
     return result if isinstance(result, int) else 0
 
 

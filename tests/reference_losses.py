@@ -63,3 +63,33 @@ def loop_mf_cwms(x: torch.Tensor, labels: torch.Tensor, mean_fields: torch.Tenso
                 reg = reg + (torch.log(1 + torch.exp(beta * z)) / beta) ** 2
     k = len(classes)
     return total_pos / (alpha * k) + total_neg / (2 * beta * k) + mf_reg * reg / num_classes
+
+
+def dense_mf_contrastive(x: torch.Tensor, labels: torch.Tensor, mean_fields: torch.Tensor,
+                         pos_margin: float, neg_margin: float, mf_reg: float) -> torch.Tensor:
+    """MeanFieldContrastive with (B x C) one-hot masks and the full (C x C) regulariser."""
+    num_classes = mean_fields.shape[1]
+    m = mean_fields / mean_fields.norm(dim=0, keepdim=True)
+    d = 1 - x @ m  # (B, C)
+    onehot = F.one_hot(labels, num_classes).to(d.dtype)
+    positive = (onehot * torch.relu(d - pos_margin)).sum()
+    negative = ((1 - onehot) * torch.relu(neg_margin - d)).sum()
+    off = ~torch.eye(num_classes, dtype=torch.bool)
+    reg = torch.relu(neg_margin - (1 - m.T @ m)).square()[off].sum()
+    return (positive + negative) / len(labels) + mf_reg * reg / num_classes
+
+
+def dense_cwms(x: torch.Tensor, labels: torch.Tensor, alpha: float, beta: float,
+               mrg: float) -> torch.Tensor:
+    """Pair-based class-wise multi-similarity with (B x K) one-hot mask products."""
+    classes = torch.unique(labels)
+    onehot = (labels[:, None] == classes[None, :]).to(x.dtype)  # (B, K)
+    counts = onehot.sum(0)
+    k = len(classes)
+    s = x @ x.T
+    pos = (onehot.T @ torch.exp(-alpha * (s - mrg)) @ onehot) / (counts[:, None] * counts)
+    neg = (onehot.T @ torch.exp(beta * (s - mrg)) @ onehot) / (counts[:, None] * counts)
+    off = ~torch.eye(k, dtype=torch.bool)
+    positive = torch.log1p(pos.diagonal() / 2).sum() / (alpha * k)
+    negative = torch.log1p(neg[off]).sum() / (2 * beta * k)
+    return positive + negative

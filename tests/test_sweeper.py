@@ -111,6 +111,8 @@ def test_storage_errors_hide_the_password(tmp_path):
     (["hydra/sweeper/pruner=hyperbnd"], MissingConfigException, r"hyperband"),
     (["dataset.split.protocol=test", "loss.alpha=interval(0.01, 0.1)"], ConfigError,
      "never be chosen on the test classes"),
+    (["dataset.split.protocol=refit", "loss.alpha=interval(0.01, 0.1)"], ConfigError,
+     "never be chosen on the test classes"),
     (["hydra.sweeper.storage=postgresql://bob:hunter2@127.0.0.1:1/db",
       "loss.alpha=interval(0.01, 0.1)"], StorageError, r"bob:\*\*\*@127"),
     (["hydra.sweeper.direction=[maximize,minimize]"], ValueError, "one objective"),

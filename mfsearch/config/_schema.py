@@ -7,7 +7,7 @@ from typing import Any
 
 from mfsearch.config._errors import check
 
-PROTOCOLS = ("val", "test")
+PROTOCOLS = ("val", "test", "refit")
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -17,14 +17,24 @@ class SplitConfig:
 
     ``protocol="val"`` holds out ``val_fraction`` of the training classes (chosen with
     ``seed``) for model selection; ``protocol="test"`` monitors the test classes, as the
-    paper's code does.
+    paper's code does; ``protocol="refit"`` trains on all training classes with no
+    validation split (re-runs of a chosen configuration): every epoch runs, without early
+    stopping, and the last epoch's model is evaluated on the test classes.
     """
 
     protocol: str = "val"
     val_fraction: float = 0.2
     seed: int = 0
+    val_per_class: int | None = None
+    train_per_class: int | None = None
 
     def __post_init__(self) -> None:
+        check(self.train_per_class is None or self.train_per_class >= 1,
+              "dataset.split.train_per_class", self.train_per_class,
+              "must be at least 1, or null for all")
+        check(self.val_per_class is None or self.val_per_class >= 2,
+              "dataset.split.val_per_class", self.val_per_class,
+              "must be at least 2 (a query needs another image of its class), or null for all")
         check(self.protocol in PROTOCOLS, "dataset.split.protocol", self.protocol,
               f"must be one of {', '.join(PROTOCOLS)}")
         check(0.0 < self.val_fraction < 1.0, "dataset.split.val_fraction", self.val_fraction,
@@ -33,7 +43,13 @@ class SplitConfig:
 
 @dataclass
 class DatasetConfig:
-    """Which data set, where it lives, how it is split and batched, and its metric set."""
+    """Which data set, where it lives, how it is split and batched, and its metric set.
+
+    Image data sets are resized to ``resize_size`` (short side) and centre-cropped to
+    ``crop_size`` for evaluation, random-resized-cropped to ``crop_size`` for training.
+    ``cache_dir`` (optional) holds decoded images resized once, shared by every trial;
+    ``skip_bad_images`` skips unreadable images with a warning instead of failing.
+    """
 
     name: str = "digits"
     root: str | None = None
@@ -45,8 +61,16 @@ class DatasetConfig:
     recall_ks: list[int] = field(default_factory=lambda: [1, 2, 4, 8])
     query_gallery: bool = False
     options: dict[str, Any] = field(default_factory=dict)
+    crop_size: int = 224
+    resize_size: int = 256
+    cache_dir: str | None = None
+    skip_bad_images: bool = False
 
     def __post_init__(self) -> None:
+        check(self.crop_size >= 1, "dataset.crop_size", self.crop_size, "must be at least 1")
+        check(self.resize_size >= self.crop_size, "dataset.resize_size", self.resize_size,
+              f"must be at least dataset.crop_size={self.crop_size} (the evaluation "
+              "transform resizes the short side to resize_size, then crops crop_size)")
         check(self.batch_size >= 2, "dataset.batch_size", self.batch_size, "must be at least 2")
         check(self.num_workers >= 0, "dataset.num_workers", self.num_workers, "must be >= 0")
         check(self.images_per_class >= 1, "dataset.images_per_class", self.images_per_class,

@@ -34,3 +34,14 @@ def contiguous_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Maps labels to 0..C-1 in sorted order; returns (new labels, original class ids)."""
     classes, inverse = np.unique(np.asarray(labels), return_inverse=True)
     return inverse.astype(np.int64), classes
+
+
+def cap_per_class(labels: np.ndarray, cap: int, seed: int) -> np.ndarray:
+    """Sorted indices of at most ``cap`` samples of each class, drawn with ``seed``."""
+    if cap < 1:
+        raise ValueError(f"cap must be at least 1, but got {cap=}")
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    keep = [members if len(members) <= cap else rng.choice(members, cap, replace=False)
+            for members in (np.flatnonzero(labels == c) for c in np.unique(labels))]
+    return np.sort(np.concatenate(keep)) if keep else np.zeros(0, dtype=np.int64)

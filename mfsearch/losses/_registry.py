@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,12 +14,12 @@ from mfsearch.config import ConfigError, LossConfig
 
 @dataclass(frozen=True)
 class LossSpec:
-    """A registered loss: its module class and the dataclass of its hyperparameters.
+    """A registered loss: its module class (or factory) and its hyperparameter dataclass.
 
     The module is built as ``cls(num_classes=..., embedding_size=..., **params)``.
     """
 
-    cls: type[nn.Module]
+    cls: Callable[..., nn.Module]
     params: type
 
 

@@ -54,11 +54,15 @@ class TrialReporter:
 
 
 def check_sweepable(config: TrainConfig) -> None:
-    """Refuses configs that must not be searched (hyperparameters chosen on test classes)."""
-    if config.dataset.split.protocol == "test":
+    """Refuses configs that must not be searched: only the ``val`` protocol selects
+    hyperparameters on held-out training classes (``test`` would choose them on the test
+    classes, ``refit`` has no validation metric)."""
+    protocol = config.dataset.split.protocol
+    if protocol != "val":
         raise ConfigError(
-            "dataset.split.protocol='test' is invalid in a sweep: hyperparameters must never "
-            "be chosen on the test classes. Use dataset.split.protocol=val (the default).")
+            f"dataset.split.protocol={protocol!r} is invalid in a sweep: hyperparameters must "
+            "never be chosen on the test classes, and need validation classes to be chosen "
+            "on. Use dataset.split.protocol=val (the default).")
 
 
 def build_pruner(spec: Mapping[str, Any] | None) -> optuna.pruners.BasePruner:

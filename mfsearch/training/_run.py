@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mfsearch.config import TrainConfig, config_to_dict
-from mfsearch.data import DATASETS, SAMPLERS, DataBundle, build_data
+from mfsearch.data import DATASETS, SAMPLERS, TRANSFORMS, DataBundle, build_data, build_transforms
 from mfsearch.losses import LOSSES, build_loss, loss_params
 from mfsearch.models import BACKBONES, build_model, pretrained_path
 from mfsearch.training._callbacks import Callback
@@ -30,7 +30,7 @@ def check_config(config: TrainConfig) -> None:
     raises before any work."""
     DATASETS.get(config.dataset.name)
     SAMPLERS.get(config.dataset.sampler)
-    BACKBONES.get(config.model.name)
+    TRANSFORMS.get(BACKBONES.get(config.model.name).input_convention)
     pretrained_path(config.model)
     LOSSES.get(config.loss.name)
     loss_params(config.loss)
@@ -44,7 +44,9 @@ def build_run_data(config: TrainConfig) -> DataBundle:
     Training and ``mfsearch.evaluate`` both build their data here, so that a checkpoint is
     scored on exactly the samples it was trained and tested with.
     """
-    return build_data(config.dataset)
+    convention = BACKBONES.get(config.model.name).input_convention
+    transforms = build_transforms(config.dataset, convention)
+    return build_data(config.dataset, transforms, progress=config.trainer.progress)
 
 
 def build_trainer(config: TrainConfig, callbacks: Sequence[Callback] = ()) -> Trainer:
@@ -58,8 +60,11 @@ def build_trainer(config: TrainConfig, callbacks: Sequence[Callback] = ()) -> Tr
     return Trainer(config, model, loss, data, device, config.run_dir, callbacks, generator)
 
 
-def write_summary(result: FitResult, config: TrainConfig) -> Path:
-    """Writes ``metrics.json`` (status, best epoch, metrics, history) into the run dir."""
+def write_summary(result: FitResult, config: TrainConfig, data: DataBundle | None = None) -> Path:
+    """Writes ``metrics.json`` (status, best epoch, metrics, history, data) into the run dir.
+
+    With ``data``, its sizes and the original ids of the validation classes are recorded.
+    """
     path = Path(config.run_dir) / SUMMARY_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -73,6 +78,8 @@ def write_summary(result: FitResult, config: TrainConfig) -> Path:
         "history": result.history,
         "config": config_to_dict(config),
     }
+    if data is not None:
+        payload["data"] = {**data.summary(), "val_class_ids": data.val_classes}
     path.write_text(json.dumps(payload, indent=2))
     return path
 
@@ -87,7 +94,7 @@ def run_training(config: TrainConfig, callbacks: Sequence[Callback] = (),
         trainer.resume(resume_from)
         log.info("resumed from %s at epoch %d", resume_from, trainer.start_epoch)
     result = trainer.fit()
-    write_summary(result, config)
+    write_summary(result, config, trainer.data)
     if result.status != "completed" or result.best_epoch is None:
         raise TrainingFailedError(result.reason or "no epoch produced a finite metric")
     log.info("best epoch %d of %d (%.1fs)\n%s", result.best_epoch, result.epochs_run,

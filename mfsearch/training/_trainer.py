@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from mfsearch.config import TrainConfig, config_to_dict
 from mfsearch.data import SAMPLERS, DataBundle, RetrievalSplit
-from mfsearch.evaluation import RetrievalEvaluator, extract_embeddings
+from mfsearch.evaluation import RetrievalEvaluator, check_query_gallery, extract_embeddings
 from mfsearch.losses import NonFiniteLossError
 from mfsearch.models import EmbeddingModel, load_state_dict_checked
 from mfsearch.training._callbacks import Callback
@@ -74,8 +74,7 @@ def score_split(model: nn.Module, split: RetrievalSplit, config: TrainConfig,
 
 def build_evaluator(config: TrainConfig) -> RetrievalEvaluator:
     """The retrieval evaluator with the dataset's Ks and the run's evaluation settings."""
-    return RetrievalEvaluator(config.dataset.recall_ks, config.eval.memory_budget_mb,
-                              config.eval.device)
+    return RetrievalEvaluator.from_config(config.dataset, config.eval)
 
 
 def _batchnorms(module: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
@@ -107,6 +106,8 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.callbacks = list(callbacks)
         self.generator = generator or torch.Generator().manual_seed(config.seed)
+        check_query_gallery(config.dataset.query_gallery, data.test.reference is not None,
+                            config.dataset.name)
         self.evaluator = build_evaluator(config)
         self.batchnorm_params = {id(p) for bn in _batchnorms(model.backbone)
                                  for p in bn.parameters()}
@@ -216,6 +217,9 @@ class Trainer:
     def fit(self) -> FitResult:
         """Trains until ``max_epochs`` or early stopping; reports the best epoch's metrics.
 
+        Without a validation split (``protocol=refit``) it trains all ``max_epochs`` and
+        reports the last epoch's test metrics.
+
         A non-finite loss ends the run as ``failed``; the best checkpoint so far is kept.
         """
         cfg = self.config
@@ -228,10 +232,14 @@ class Trainer:
                 if self.stopper.should_stop:
                     break
                 train_loss = self.train_epoch(epoch)
-                metrics = {"epoch": float(epoch), "train/loss": train_loss,
-                           **self.evaluate(self.data.val, "val")}
+                metrics = {"epoch": float(epoch), "train/loss": train_loss}
+                if self.data.val is not None:
+                    metrics.update(self.evaluate(self.data.val, "val"))
                 self.history.append(metrics)
-                value = metrics.get(cfg.optimized_metric, math.nan)
+                # Without a validation split (protocol=refit) every epoch counts as the best,
+                # so all max_epochs run and the last epoch's model is the one tested.
+                value = (metrics.get(cfg.optimized_metric, math.nan)
+                         if self.data.val is not None else float(epoch))
                 if self.stopper.update(epoch, value):
                     save_checkpoint(self._state(epoch, metrics, full=False), best_path)
                 if cfg.trainer.save_last:
