@@ -128,8 +128,8 @@ def run_trial(config: TrainConfig) -> float:
     old = retried_trial(trial.study, trial)
     resume_from = resume_checkpoint(old)
     if old is not None and resume_from is not None:
-        for step, value in sorted(old.intermediate_values.items()):
-            trial.report(value, step=step)
+        for step, old_value in sorted(old.intermediate_values.items()):
+            trial.report(old_value, step=step)
         trial.set_user_attr(RESUMED_FROM_ATTR, str(resume_from))
         carry_over(resume_from, config.run_dir)
         log.info("trial %s retries trial %d from %s", config.trial.number, old.number,

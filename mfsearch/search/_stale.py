@@ -32,7 +32,11 @@ from typing import Any
 
 import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
-from optuna.storages._heartbeat import get_heartbeat_thread, is_heartbeat_enabled
+from optuna.storages._heartbeat import (
+    BaseHeartbeat,
+    get_heartbeat_thread,
+    is_heartbeat_enabled,
+)
 from optuna.trial import FrozenTrial, TrialState
 
 from mfsearch.search._protocol import (
@@ -86,8 +90,10 @@ class RetryStaleTrial(RetryHeartbeatStaleTrialCallback):
 def retry_trial(study: optuna.Study, trial_number: int) -> None:
     """Runs the storage's retry callback on a FAIL trial (no-op without heartbeats)."""
     storage = study._storage
-    callback = storage.get_heartbeat_stale_trial_callback() \
-        if is_heartbeat_enabled(storage) else None  # type: ignore[attr-defined]
+    if not is_heartbeat_enabled(storage):
+        return
+    assert isinstance(storage, BaseHeartbeat)
+    callback = storage.get_heartbeat_stale_trial_callback()
     if callback is None:
         return
     trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, trial_number)
@@ -125,8 +131,9 @@ def _fail_stale_with_reason(study: optuna.Study) -> None:
     """``optuna.storages.fail_stale_trials``, plus ``fail_reason`` recorded while the trial is
     still RUNNING (a finished trial's attrs are read-only)."""
     storage = study._storage
+    assert isinstance(storage, BaseHeartbeat)
     with quiet_heartbeat_warnings():
-        stale = storage._get_stale_trial_ids(study._study_id)  # type: ignore[attr-defined]
+        stale = storage._get_stale_trial_ids(study._study_id)
     failed = []
     for trial_id in stale:
         try:
@@ -135,8 +142,8 @@ def _fail_stale_with_reason(study: optuna.Study) -> None:
                 failed.append(trial_id)
         except optuna.exceptions.UpdateFinishedTrialError:
             pass  # another worker failed it first
-    callback = storage.get_heartbeat_stale_trial_callback()  # type: ignore[attr-defined]
-    for trial_id in failed:
+    callback = storage.get_heartbeat_stale_trial_callback()
+    for trial_id in failed if callback is not None else ():
         callback(study, copy.deepcopy(storage.get_trial(trial_id)))
 
 
