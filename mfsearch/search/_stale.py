@@ -143,7 +143,9 @@ def _fail_stale_with_reason(study: optuna.Study) -> None:
         except optuna.exceptions.UpdateFinishedTrialError:
             pass  # another worker failed it first
     callback = storage.get_heartbeat_stale_trial_callback()
-    for trial_id in failed if callback is not None else ():
+    if callback is None:
+        return
+    for trial_id in failed:
         callback(study, copy.deepcopy(storage.get_trial(trial_id)))
 
 

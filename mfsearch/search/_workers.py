@@ -122,7 +122,10 @@ def run_workers(command: Sequence[str], workers: int, poll_s: float = 0.5) -> in
     """
     check_workers(workers)
     devices = _device_count()
-    procs = [subprocess.Popen(list(command), env=worker_env(i, devices, os.environ))
+    # Own sessions: a terminal's Ctrl-C reaches the workers once, forwarded by this process,
+    # not twice (which they would take for the "exit at once" second Ctrl-C).
+    procs = [subprocess.Popen(list(command), env=worker_env(i, devices, os.environ),
+                              start_new_session=True)
              for i in range(workers)]
 
     def forward(signum: int, _frame: FrameType | None) -> None:
