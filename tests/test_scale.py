@@ -220,6 +220,30 @@ def test_sigint_fails_the_running_trial_as_interrupted_and_enqueues_its_retry(tm
 
 
 @pytest.mark.slow
+def test_sigint_to_the_launcher_stops_every_worker_cleanly(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    args = _slow_trial(tmp_path, storage, 4, "trainer.max_epochs=50", "trainer.patience=50")
+    launcher = start_worker(args, tmp_path / "workers.log", workers=2)
+
+    def both_running():
+        try:
+            return len(load(storage, STUDY).get_trials(states=(TrialState.RUNNING,))) == 2
+        except KeyError:
+            return False
+
+    wait_for(both_running, 300)
+    launcher.send_signal(signal.SIGINT)
+    assert launcher.wait(timeout=120) != 0
+    trials = load(storage, STUDY).get_trials()
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    assert len(failed) == 2 and len(trials) == 4
+    assert all(t.user_attrs[FAIL_REASON_ATTR].startswith("interrupted") for t in failed)
+    retries = [t for t in trials if t.state == TrialState.WAITING]
+    assert sorted(t.user_attrs[RETRY_OF_ATTR] for t in retries) == sorted(
+        t.number for t in failed)
+
+
+@pytest.mark.slow
 def test_second_sigint_exits_at_once(tmp_path):
     from mfsearch.search import stop_on_signals
 
