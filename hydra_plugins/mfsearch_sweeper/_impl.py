@@ -53,6 +53,7 @@ from mfsearch.search import (
     fail_stale,
     grid_of,
     heartbeat,
+    heartbeat_enabled,
     hide_password,
     job_outcome,
     open_study,
@@ -311,8 +312,13 @@ class SweeperImpl:
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
 
         study = open_study(plan.study)
-        beat = plan.study.heartbeat
-        fail_stale(study, legacy=beat is None)
+        beat = plan.study.heartbeat if heartbeat_enabled(study) else None
+        if plan.study.heartbeat is not None and beat is None:
+            log.warning("%s has no heartbeats: trials of workers that die stay RUNNING",
+                        hide_password(plan.study.storage))
+        # Without heartbeats a RUNNING trial at start was left by a dead sweep, unless other
+        # workers share the study.
+        fail_stale(study, legacy=plan.study.heartbeat is None and worker_index() is None)
         log.info("Study %r in %s: %d of %d trials finished; sampler %s, pruner %s",
                  plan.study.name, hide_password(plan.study.storage), count_finished(study),
                  plan.n_trials, type(plan.study.sampler).__name__,

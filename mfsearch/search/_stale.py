@@ -87,6 +87,11 @@ class RetryStaleTrial(RetryHeartbeatStaleTrialCallback):
         super().__call__(study, trial)
 
 
+def heartbeat_enabled(study: optuna.Study) -> bool:
+    """Whether the study's storage records heartbeats (RDB storages opened with them)."""
+    return is_heartbeat_enabled(study._storage)
+
+
 def retry_trial(study: optuna.Study, trial_number: int) -> None:
     """Runs the storage's retry callback on a FAIL trial (no-op without heartbeats)."""
     storage = study._storage
