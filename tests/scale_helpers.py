@@ -135,11 +135,16 @@ def chaos_drill(tmp_path: Path, storage: str, study: str, *, workers: int = 3,
         if all(p.poll() is not None for p in procs):
             break
         # A random worker among those running a trial (killing one still importing proves
-        # nothing); wait for one if none is busy.
+        # nothing); every other kill waits for a trial that has written last.pt, so that
+        # resuming is exercised too.
+        saved = done % 2 == 1
         try:
-            busy = wait_for(lambda: _busy(procs, storage, study), 60)
+            busy = wait_for(lambda saved=saved: _busy(procs, storage, study, saved), 60)
         except TimeoutError:
-            break
+            try:
+                busy = wait_for(lambda: _busy(procs, storage, study), 60)
+            except TimeoutError:
+                break
         victim = rng.choice(busy)
         procs[victim].send_signal(signal.SIGKILL)
         procs[victim].wait()
@@ -151,10 +156,13 @@ def chaos_drill(tmp_path: Path, storage: str, study: str, *, workers: int = 3,
     return {"storage": name, "kills": done, **figures(storage, study)}
 
 
-def _busy(procs: Sequence[subprocess.Popen], storage: str, study: str) -> list[int]:
-    """Indices of the live workers that hold a RUNNING trial."""
-    holders = {str(t.user_attrs.get(WORKER_ATTR, "")).rpartition(":")[2]
-               for t in load(storage, study).get_trials(states=(TrialState.RUNNING,))}
+def _busy(procs: Sequence[subprocess.Popen], storage: str, study: str,
+          saved: bool = False) -> list[int]:
+    """Indices of the live workers that hold a RUNNING trial (one with a last.pt if saved)."""
+    trials = load(storage, study).get_trials(states=(TrialState.RUNNING,))
+    holders = {str(t.user_attrs.get(WORKER_ATTR, "")).rpartition(":")[2] for t in trials
+               if not saved or (Path(t.user_attrs.get("run_dir", "/nonexistent"))
+                                / "last.pt").exists()}
     return [i for i, p in enumerate(procs) if p.poll() is None and str(p.pid) in holders]
 
 
