@@ -19,6 +19,8 @@ TRIALS ?=
 PRUNER ?=
 SAMPLER ?=
 SEED ?=
+# Sweeper processes on this machine sharing the study (make sweep WORKERS=4).
+WORKERS ?= 1
 
 # Study settings of the analysis targets (report, dashboard, best, rerun, compare, export).
 STORAGE ?= sqlite:///studies/mfsearch.db
@@ -47,7 +49,7 @@ SWEEP_OVERRIDES = $(call opt,search,$(or $(strip $(DATASET)),digits)) \
 	$(call opt,hydra/sweeper/sampler,$(SAMPLER)) $(call opt,seed,$(SEED)) \
 	$(call opt,hydra.sweeper.sampler.seed,$(SEED))
 
-.PHONY: help install train sweep evaluate test test-all bench lint clean \
+.PHONY: help install train sweep evaluate test test-all chaos bench lint clean \
 	report dashboard best rerun compare export
 
 help: ## List the targets and their variables
@@ -65,8 +67,8 @@ install: $(STAMP) ## Create .venv and install mfsearch with its test extras (sec
 train: install ## Train one model: DATASET=digits LOSS=mf_cwms MODEL=... ARGS="hydra overrides"
 	$(PY) -m mfsearch.cli train --extra $(call q,$(ARGS)) $(RUN_OVERRIDES)
 
-sweep: install ## Optuna study (default digits, MF-CWMS, Hyperband, 20 trials): DATASET LOSS MODEL TRIALS STORAGE STUDY PRUNER SAMPLER SEED ARGS
-	$(PY) -m mfsearch.cli sweep --extra $(call q,$(ARGS)) $(SWEEP_OVERRIDES)
+sweep: install ## Optuna study (default digits, MF-CWMS, Hyperband, 20 trials): DATASET LOSS MODEL TRIALS STORAGE STUDY PRUNER SAMPLER SEED WORKERS ARGS
+	$(PY) -m mfsearch.cli sweep --workers $(call q,$(WORKERS)) --extra $(call q,$(ARGS)) $(SWEEP_OVERRIDES)
 
 evaluate: install ## Test metrics of a checkpoint: CKPT=studies/runs/<run>/best.pt ARGS="device=cpu"
 	$(PY) -m mfsearch.cli evaluate --extra $(call q,$(ARGS)) $(call opt,checkpoint,$(CKPT))
@@ -94,6 +96,9 @@ test: install ## Quick test suite (no slow tests)
 
 test-all: install ## Every test, the slow end-to-end ones too
 	$(PY) -m pytest -q
+
+chaos: install ## Fault drill: 3 workers, one SIGKILLed every few seconds; prints JSON figures
+	$(PY) -m pytest -q -s -m slow tests/test_chaos.py
 
 bench: install ## Run the benchmarks in benchmarks/ and write benchmarks/results/*.json
 	@set -e; for script in benchmarks/[a-z]*.py; do echo "== $$script"; $(PY) $$script; done

@@ -1,7 +1,8 @@
 """``python -m mfsearch.sweep``: an Optuna study of ``mfsearch.train`` (Hydra multirun).
 
 Equivalent to ``python -m mfsearch.train --multirun search=digits ...``; ``search=digits`` is
-added when no ``search=`` override is given.
+added when no ``search=`` override is given. ``--workers N`` (N > 1) checks the storage and
+starts N such sweeps on the same study (see :mod:`mfsearch.search._workers`).
 """
 
 from __future__ import annotations
@@ -50,13 +51,51 @@ def run_sweep(overrides: Sequence[str], raise_errors: bool = True) -> None:
             os.environ["HYDRA_FULL_ERROR"] = saved_env
 
 
-def main() -> None:
-    """Runs the sweep with the command line's overrides."""
+def split_workers(args: Sequence[str]) -> tuple[int, list[str]]:
+    """Takes ``--workers N`` (or ``--workers=N``) out of the arguments; returns ``(N, rest)``.
+
+    Raises:
+        ValueError: N is not an integer of at least 1.
+    """
+    from mfsearch.search import check_workers
+
+    workers, rest, it = "1", [], iter(args)
+    for arg in it:
+        if arg == "--workers":
+            workers = next(it, "")
+        elif arg.startswith("--workers="):
+            workers = arg.split("=", 1)[1]
+        else:
+            rest.append(arg)
+    try:
+        count = int(workers)
+    except ValueError:
+        raise ValueError(f"WORKERS (--workers) must be an integer, but got {workers=}") from None
+    check_workers(count)
+    return count, rest
+
+
+def main() -> int:
+    """Runs the sweep (or ``--workers N`` of them) with the command line's overrides."""
+    try:
+        workers, args = split_workers(sys.argv[1:])
+        if workers > 1:
+            from mfsearch.search import preflight
+
+            preflight(args)
+    except ValueError as exc:  # StorageError included
+        print(f"mfsearch sweep: {exc}", file=sys.stderr)
+        return 2
+    if workers > 1:
+        from mfsearch.search import run_workers, sweep_command
+
+        return run_workers(sweep_command(args), workers)
     from mfsearch.train import main as train_main
 
-    sys.argv = [sys.argv[0], *sweep_argv(sys.argv[1:])]
+    sys.argv = [sys.argv[0], *sweep_argv(args)]
     train_main()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

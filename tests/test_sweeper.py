@@ -247,8 +247,11 @@ def test_interrupted_sweep_tops_up_to_n_trials(tmp_path, monkeypatch):
     import mfsearch.training
 
     storage = _sqlite(tmp_path)
+    # Without heartbeats (one sweeper per study) a RUNNING trial found at start was left by a
+    # dead sweep; tests/test_scale.py covers heartbeats and retries.
     args = [f"hydra.sweeper.storage={storage}", "loss.alpha=interval(0.005, 0.02)",
-            "hydra.sweeper.n_trials=4"]
+            "hydra.sweeper.n_trials=4", "hydra.sweeper.stale.heartbeat_interval=null",
+            "hydra.sweeper.stale.max_retry=0"]
     real = mfsearch.training.run_training
     calls = []
 

@@ -4,11 +4,14 @@ The loop (one small function per step, so that other sweepers can reuse them)::
 
     plan = prepare(arguments)        # every bad input raises here, before any trial
     study = open_study(plan.study)   # create or load; record attrs; enqueue first trials
-    fail_stale(study)                # trials left RUNNING by a dead sweep -> FAIL
     while count_finished(study) < n_trials:
-        trials = [ask_next(...)]     # up to n_jobs at a time, enqueued ones first
-        results = launch(trials)     # params + trial identity as Hydra overrides
+        fail_stale(study)            # stale trials (old heartbeat) -> FAIL + retry enqueued
+        (wait while the others' running trials would fill the budget)
+        trials = [ask_next(...)]     # up to n_jobs at a time, enqueued ones (retries) first
+        results = launch(trials)     # params + trial identity; heartbeats meanwhile
         tell(...) for each result    # COMPLETE / PRUNED / FAIL
+
+Many such loops (workers, see :mod:`mfsearch.search._workers`) may share one study.
 
 The protocol with the jobs is described in :mod:`mfsearch.search._protocol`.
 """
@@ -16,6 +19,7 @@ The protocol with the jobs is described in :mod:`mfsearch.search._protocol`.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +37,8 @@ from optuna.trial import TrialState
 import mfsearch
 from mfsearch.config import config_to_dict, load_config
 from mfsearch.search import (
+    INTERRUPTED_REASON,
+    Heartbeat,
     Outcome,
     SearchSpace,
     StudySpec,
@@ -42,17 +48,23 @@ from mfsearch.search import (
     check_params,
     check_sweepable,
     count_finished,
+    count_states,
     enqueue_entries,
     fail_stale,
     grid_of,
+    heartbeat,
+    heartbeat_enabled,
     hide_password,
     job_outcome,
     open_study,
     parse_overrides,
     parse_search_space,
     resolve_storage_url,
+    retry_trial,
+    stop_on_signals,
     tell,
     trial_overrides,
+    worker_index,
 )
 
 log = logging.getLogger(__name__)
@@ -111,7 +123,8 @@ class SweeperImpl:
                  storage: Any = None, study_name: str | None = None, n_trials: int = 20,
                  n_jobs: int = 1, max_failure_rate: float = 0.5,
                  params: Any = None, custom_search_space: str | None = None,
-                 enqueue: Any = (), paper_config: Any = None, stale: Any = None) -> None:
+                 enqueue: Any = (), paper_config: Any = None, stale: Any = None,
+                 allow_space_change: bool = False) -> None:
         self.sampler_cfg = sampler
         self.pruner_cfg = pruner
         self.direction = direction
@@ -125,6 +138,7 @@ class SweeperImpl:
         self.enqueue = enqueue or []
         self.paper_config = paper_config
         self.stale = stale
+        self.allow_space_change = allow_space_change
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.launcher: Launcher | None = None
@@ -225,11 +239,18 @@ class SweeperImpl:
             "search_space": dict(space.expressions),
             "mfsearch_version": mfsearch.__version__,
         }
-        study = StudySpec(name=name, storage=storage, direction=direction, sampler=sampler,
-                          pruner=pruner_spec, attrs=attrs,
-                          enqueue=enqueue_entries(paper, extra))
         stale = OmegaConf.to_container(self.stale, resolve=True) \
             if OmegaConf.is_config(self.stale) else dict(self.stale or {})
+        beat = None
+        if stale.get("heartbeat_interval") is not None:
+            beat = Heartbeat(interval=int(stale["heartbeat_interval"]),
+                             grace_period=stale.get("grace_period"),
+                             max_retry=int(stale.get("max_retry") or 0))
+        study = StudySpec(name=name, storage=storage, direction=direction, sampler=sampler,
+                          pruner=pruner_spec, heartbeat=beat, attrs=attrs,
+                          enqueue=enqueue_entries(paper, extra),
+                          allow_space_change=bool(self.allow_space_change),
+                          enqueues=worker_index() in (None, 0))
         return SweepPlan(study=study, space=space, n_trials=self.n_trials, n_jobs=self.n_jobs,
                          max_failure_rate=float(self.max_failure_rate),
                          custom=self._custom(), stale=stale)
@@ -246,8 +267,9 @@ class SweeperImpl:
             log.info("\t#%d : %s", trial.number, " ".join(params))
             jobs.append(job)
         try:
-            returns: Sequence[JobReturn] = self.launcher.launch(
-                jobs, initial_job_idx=trials[0].number)
+            with heartbeat(study._storage, [t._trial_id for t in trials]):
+                returns: Sequence[JobReturn] = self.launcher.launch(
+                    jobs, initial_job_idx=trials[0].number)
         except Exception as exc:  # e.g. a param value that does not compose
             reason = f"the job could not be launched: {type(exc).__name__}: {exc}"
             return [Outcome(TrialState.FAIL, reason=reason) for _ in trials]
@@ -290,29 +312,50 @@ class SweeperImpl:
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
 
         study = open_study(plan.study)
-        fail_stale(study)
+        beat = plan.study.heartbeat if heartbeat_enabled(study) else None
+        if plan.study.heartbeat is not None and beat is None:
+            log.warning("%s has no heartbeats: trials of workers that die stay RUNNING",
+                        hide_password(plan.study.storage))
+        # Without heartbeats a RUNNING trial at start was left by a dead sweep, unless other
+        # workers share the study.
+        fail_stale(study, legacy=plan.study.heartbeat is None and worker_index() is None)
         log.info("Study %r in %s: %d of %d trials finished; sampler %s, pruner %s",
                  plan.study.name, hide_password(plan.study.storage), count_finished(study),
                  plan.n_trials, type(plan.study.sampler).__name__,
                  type(build_pruner(plan.study.pruner)).__name__)
         outcomes: list[Outcome] = []
-        while (remaining := plan.n_trials - count_finished(study)) > 0:
-            trials = [ask_next(study, plan.space, plan.custom, self.config)
-                      for _ in range(min(plan.n_jobs, remaining))]
-            try:
-                results = self.launch(study, plan, trials)
-            except BaseException:  # Ctrl-C: leave no trial RUNNING behind
-                for trial in trials:
-                    tell(study, trial, Outcome(TrialState.FAIL, reason="interrupted: the sweep "
-                                                                       "was stopped"))
-                raise
-            for trial, outcome in zip(trials, results, strict=True):
-                tell(study, trial, outcome)
-                if outcome.state == TrialState.FAIL:
-                    log.warning("trial #%d failed: %s", trial.number, outcome.reason)
-            outcomes += results
-            self._check_failure_rate(outcomes, plan.max_failure_rate)
+        with stop_on_signals():
+            while (remaining := plan.n_trials - count_finished(study)) > 0:
+                if beat is not None:
+                    fail_stale(study)
+                    remaining = plan.n_trials - count_finished(study)
+                    # Others' running trials fill the budget: wait for them to end (or go
+                    # stale and be retried) rather than overshoot n_trials.
+                    if remaining <= count_states(study, TrialState.RUNNING) \
+                            and not count_states(study, TrialState.WAITING):
+                        time.sleep(min(beat.interval, 5))
+                        continue
+                trials = [ask_next(study, plan.space, plan.custom, self.config)
+                          for _ in range(max(1, min(plan.n_jobs, remaining)))]
+                outcomes += self._run_batch(study, plan, trials)
+                self._check_failure_rate(outcomes, plan.max_failure_rate)
         return self._report(study, plan, sweep_dir)
+
+    def _run_batch(self, study: optuna.Study, plan: SweepPlan,
+                   trials: Sequence[optuna.Trial]) -> list[Outcome]:
+        """Launches and tells one batch; on Ctrl-C/SIGTERM fails it as interrupted (retried)."""
+        try:
+            results = self.launch(study, plan, trials)
+        except BaseException:  # leave no trial RUNNING behind
+            for trial in trials:
+                tell(study, trial, Outcome(TrialState.FAIL, reason=INTERRUPTED_REASON))
+                retry_trial(study, trial.number)
+            raise
+        for trial, outcome in zip(trials, results, strict=True):
+            tell(study, trial, outcome)
+            if outcome.state == TrialState.FAIL:
+                log.warning("trial #%d failed: %s", trial.number, outcome.reason)
+        return results
 
     @staticmethod
     def _check_failure_rate(outcomes: Sequence[Outcome], limit: float) -> None:

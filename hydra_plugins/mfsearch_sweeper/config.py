@@ -170,17 +170,21 @@ class NopPrunerConf:
 class StaleTrialConf:
     """How trials abandoned by a dead job or sweeper are detected and retried.
 
+    Heartbeats need an RDB storage (SQLite, PostgreSQL, ...); Optuna's journal storage has none.
+
     Attributes:
         heartbeat_interval: Seconds between a running trial's heartbeats; null: no heartbeats,
-            and every RUNNING trial found when a sweeper starts counts as interrupted.
+            one worker per study, and every RUNNING trial found when a sweeper starts counts as
+            interrupted.
         grace_period: Seconds without a heartbeat after which a trial is stale (null: twice
             the interval).
-        max_retry: How many times a stale trial is re-run (resuming from its ``last.pt``).
+        max_retry: How many times a stale or interrupted trial is re-run with the same params
+            (resuming from its ``last.pt``).
     """
 
-    heartbeat_interval: Optional[int] = None
+    heartbeat_interval: Optional[int] = 10
     grace_period: Optional[int] = None
-    max_retry: int = 0
+    max_retry: int = 3
 
 
 @dataclass
@@ -206,6 +210,8 @@ class MfsearchSweeperConf:
         paper_config: The published setting, enqueued before ``enqueue`` and flagged with the
             trial user attr ``paper_config``; keys not searched are ignored.
         stale: Stale-trial settings.
+        allow_space_change: Continue an existing study whose stored search space differs from
+            ``params`` (otherwise an error lists the differences).
     """
 
     _target_: str = "hydra_plugins.mfsearch_sweeper.mfsearch_sweeper.MfsearchSweeper"
@@ -225,6 +231,7 @@ class MfsearchSweeperConf:
     enqueue: List[Any] = field(default_factory=list)
     paper_config: Dict[str, Any] = field(default_factory=dict)
     stale: StaleTrialConf = field(default_factory=StaleTrialConf)
+    allow_space_change: bool = False
 
 
 SAMPLERS: dict[str, type] = {

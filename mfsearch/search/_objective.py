@@ -16,9 +16,12 @@ from mfsearch.search._protocol import (
     FAIL_REASON_ATTR,
     PRUNED_AT_ATTR,
     PRUNER_ATTR,
+    RESUMED_FROM_ATTR,
+    STALE_ATTR,
     describe_error,
 )
-from mfsearch.search._storage import open_storage
+from mfsearch.search._stale import carry_over, heartbeat, resume_checkpoint, retried_trial
+from mfsearch.search._storage import Heartbeat, open_storage
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,8 @@ def load_trial(identity: TrialConfig) -> optuna.Trial:
                           "and trial.trial_id (the sweeper sets them).")
     storage = open_storage(identity.storage)
     attrs = storage.get_study_user_attrs(storage.get_study_id_from_name(identity.study_name))
+    if attrs.get(STALE_ATTR):  # the same storage, recording heartbeats
+        storage = open_storage(identity.storage, Heartbeat(**attrs[STALE_ATTR]))
     # The job never samples: a random sampler keeps opening the trial cheap.
     study = optuna.load_study(study_name=identity.study_name, storage=storage,
                               sampler=optuna.samplers.RandomSampler(),
@@ -119,8 +124,20 @@ def run_trial(config: TrainConfig) -> float:
     trial = load_trial(config.trial)
     reporter = TrialReporter(trial, config.optimized_metric)
     started = time.perf_counter()
+    # A retry of a crashed trial resumes from that trial's last.pt when it is readable.
+    old = retried_trial(trial.study, trial)
+    resume_from = resume_checkpoint(old)
+    if old is not None and resume_from is not None:
+        for step, old_value in sorted(old.intermediate_values.items()):
+            trial.report(old_value, step=step)
+        trial.set_user_attr(RESUMED_FROM_ATTR, str(resume_from))
+        carry_over(resume_from, config.run_dir)
+        log.info("trial %s retries trial %d from %s", config.trial.number, old.number,
+                 resume_from)
+    trial.set_user_attr("run_dir", str(config.run_dir))  # found by a retry if this run dies
     try:
-        result = run_training(config, callbacks=[reporter])
+        with heartbeat(trial.study._storage, [trial._trial_id]):
+            result = run_training(config, callbacks=[reporter], resume_from=resume_from)
     except optuna.TrialPruned:
         best = Path(config.run_dir) / BEST_CHECKPOINT
         partial = {"epochs_run": reporter.last_epoch, "run_dir": str(config.run_dir),

@@ -20,7 +20,12 @@ One trial, one job:
    (:func:`job_outcome`): a finite float returned -> COMPLETE with that value; a pruning signal
    (the exception, or ``pruned_at_epoch`` when a launcher loses the exception's type) -> PRUNED;
    anything else -> FAIL with ``fail_reason``. A job killed before it could report leaves the
-   trial RUNNING; the next sweeper on the study marks it FAIL (see ``fail_stale``).
+   trial RUNNING; with heartbeats (:mod:`mfsearch.search._stale`) any worker fails it once
+   its heartbeat is older than the grace period and enqueues a retry (``retry_of``) that
+   resumes from the trial's ``last.pt``; without heartbeats the next sweeper fails it.
+
+Many workers (sweeper processes) may share one study: each loops fail-stale -> ask -> launch
+-> tell on its own, and stops when the study holds ``n_trials`` finished trials.
 """
 
 from __future__ import annotations
@@ -37,6 +42,9 @@ STUDY_ATTRS = ("dataset", "loss", "model", "optimized_metric", "direction", "bas
                "search_space", "mfsearch_version")
 #: Study user attr holding the pruner's config (``_target_`` + arguments) for the jobs.
 PRUNER_ATTR = "pruner"
+#: Study user attr holding the heartbeat settings (``interval``, ``grace_period``,
+#: ``max_retry``) for the jobs; None without heartbeats.
+STALE_ATTR = "stale"
 
 # Trial user attrs.
 RESULT_ATTRS = ("metrics", "best_epoch", "epochs_run", "duration_s", "checkpoint", "run_dir",
@@ -45,6 +53,10 @@ OVERRIDES_ATTR = "overrides"
 FAIL_REASON_ATTR = "fail_reason"
 PAPER_CONFIG_ATTR = "paper_config"
 RETRY_OF_ATTR = "retry_of"
+#: Trial user attr: the ``last.pt`` a retry resumed from.
+RESUMED_FROM_ATTR = "resumed_from"
+#: Trial user attr: ``host:pid`` of the worker (sweeper process) that launched the trial.
+WORKER_ATTR = "worker"
 PRUNED_AT_ATTR = "pruned_at_epoch"
 
 #: Trials counted against ``n_trials``: every finished trial.

@@ -6,7 +6,10 @@ jobs do in between); they know nothing about Hydra.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
+import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,10 +25,13 @@ from mfsearch.search._protocol import (
     OVERRIDES_ATTR,
     PAPER_CONFIG_ATTR,
     PRUNER_ATTR,
+    STALE_ATTR,
+    WORKER_ATTR,
     Outcome,
 )
 from mfsearch.search._space import SearchSpace, format_value, param_overrides
-from mfsearch.search._storage import hide_password, open_storage
+from mfsearch.search._stale import quiet_heartbeat_warnings, superseded
+from mfsearch.search._storage import Heartbeat, hide_password, open_storage
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +52,12 @@ class StudySpec:
         direction: ``maximize`` or ``minimize``.
         sampler: The Optuna sampler.
         pruner: The pruner's config (``_target_`` plus arguments), stored for the jobs.
+        heartbeat: Heartbeat settings (None: none; one worker per study), stored for the jobs.
         attrs: Study user attrs to record (the study contract).
         enqueue: ``(params, user_attrs)`` of trials to run first, in order.
+        allow_space_change: Continue an existing study whose stored search space differs.
+        enqueues: Whether this process enqueues ``enqueue`` (skipping trials already there);
+            False for workers 1..N-1 of a parallel sweep, so that only worker 0 does.
     """
 
     name: str
@@ -55,8 +65,11 @@ class StudySpec:
     direction: str = "maximize"
     sampler: optuna.samplers.BaseSampler | None = None
     pruner: dict[str, Any] | None = None
+    heartbeat: Heartbeat | None = None
     attrs: dict[str, Any] = field(default_factory=dict)
     enqueue: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+    allow_space_change: bool = False
+    enqueues: bool = True
 
     def __post_init__(self) -> None:
         if self.direction not in DIRECTIONS:
@@ -84,6 +97,25 @@ def _check_existing(storage: optuna.storages.BaseStorage, spec: StudySpec) -> No
         raise StudyMismatchError(
             f"The existing {where} optimizes {old!r}, but optimized_metric={new!r}. Use another "
             "hydra.sweeper.study_name or optimized_metric.")
+    changes = space_changes(attrs.get("search_space"), spec.attrs.get("search_space"))
+    if changes and not spec.allow_space_change:
+        raise StudyMismatchError(
+            f"The existing {where} was searched over another space:\n  " + "\n  ".join(changes)
+            + "\nUse another hydra.sweeper.study_name, the study's space, or set "
+            "hydra.sweeper.allow_space_change=true to continue it with the new space.")
+    if changes:
+        log.warning("continuing %s with a changed search space: %s", where, "; ".join(changes))
+
+
+def space_changes(old: Mapping[str, str] | None, new: Mapping[str, str] | None) -> list[str]:
+    """Differences between a stored and a configured search space, one line each."""
+    if old is None or new is None:
+        return []
+    lines = [f"{k}: stored {old[k]!r}, configured {new[k]!r}"
+             for k in sorted(set(old) & set(new)) if old[k] != new[k]]
+    lines += [f"{k}: stored {old[k]!r}, not configured" for k in sorted(set(old) - set(new))]
+    lines += [f"{k}: configured {new[k]!r}, not stored" for k in sorted(set(new) - set(old))]
+    return lines
 
 
 def open_study(spec: StudySpec) -> optuna.Study:
@@ -93,39 +125,35 @@ def open_study(spec: StudySpec) -> optuna.Study:
         StorageError: The storage cannot be opened.
         StudyMismatchError: The study exists with another direction or objective.
     """
-    storage = open_storage(spec.storage)
+    storage = open_storage(spec.storage, spec.heartbeat)
     _check_existing(storage, spec)
-    study = optuna.create_study(storage=storage, sampler=spec.sampler,
-                                pruner=build_pruner(spec.pruner), study_name=spec.name,
-                                direction=StudyDirection[spec.direction.upper()],
-                                load_if_exists=True)
-    for key, value in {**spec.attrs, PRUNER_ATTR: spec.pruner}.items():
+    kwargs: dict[str, Any] = {"storage": storage, "sampler": spec.sampler,
+                              "pruner": build_pruner(spec.pruner), "study_name": spec.name,
+                              "direction": StudyDirection[spec.direction.upper()]}
+    try:  # one of many parallel workers creates the study; the others load it
+        study = optuna.create_study(**kwargs)
+    except optuna.exceptions.DuplicatedStudyError:
+        study = optuna.load_study(**{k: v for k, v in kwargs.items() if k != "direction"})
+    stale = None if spec.heartbeat is None else dataclasses.asdict(spec.heartbeat)
+    for key, value in {**spec.attrs, PRUNER_ATTR: spec.pruner, STALE_ATTR: stale}.items():
         study.set_user_attr(key, value)
-    for params, user_attrs in spec.enqueue:
-        study.enqueue_trial(params, user_attrs=user_attrs, skip_if_exists=True)
+    if spec.enqueues:
+        for params, user_attrs in spec.enqueue:
+            study.enqueue_trial(params, user_attrs=user_attrs, skip_if_exists=True)
     return study
 
 
 def count_finished(study: optuna.Study) -> int:
-    """Trials that count against ``n_trials``: COMPLETE, PRUNED and FAIL."""
-    return len(study.get_trials(deepcopy=False, states=FINISHED_STATES))
+    """Trials that count against ``n_trials``: COMPLETE, PRUNED and FAIL, less the FAIL trials
+    that have a retry (the retry counts instead)."""
+    trials = study.get_trials(deepcopy=False)
+    replaced = superseded(trials)
+    return sum(t.state in FINISHED_STATES and t.number not in replaced for t in trials)
 
 
-def fail_stale(study: optuna.Study, reason: str = "interrupted: the trial was left RUNNING "
-               "by a sweep that stopped") -> list[int]:
-    """Marks trials left RUNNING by an earlier, interrupted sweep as FAIL.
-
-    Without heartbeats every RUNNING trial counts as stale, which is right for one sweeper
-    per study. Returns the numbers of the trials it failed.
-    """
-    failed = []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        study._storage.set_trial_user_attr(trial._trial_id, FAIL_REASON_ATTR, reason)
-        study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
-        failed.append(trial.number)
-    if failed:
-        log.warning("marked interrupted trial(s) %s as FAIL", failed)
-    return failed
+def count_states(study: optuna.Study, *states: TrialState) -> int:
+    """How many trials of the study are in one of ``states``."""
+    return len(study.get_trials(deepcopy=False, states=states))
 
 
 def ask_next(study: optuna.Study, space: SearchSpace,
@@ -139,7 +167,8 @@ def ask_next(study: optuna.Study, space: SearchSpace,
         custom: A ``custom_search_space`` function ``(config, trial)`` that suggests more.
         config: The composed config handed to ``custom``.
     """
-    trial = study.ask(fixed_distributions=space.distributions)
+    with quiet_heartbeat_warnings():
+        trial = study.ask(fixed_distributions=space.distributions)
     if custom is not None:
         custom(config, trial)
     return trial
@@ -156,6 +185,7 @@ def trial_overrides(trial: optuna.Trial, storage: str, study_name: str,
                 f"trial.study_name={format_value(study_name)}",
                 f"trial.trial_id={trial._trial_id}", f"trial.number={trial.number}"]
     trial.set_user_attr(OVERRIDES_ATTR, params)
+    trial.set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
     return params, [*fixed, *params, *identity]
 
 
