@@ -17,7 +17,6 @@ from mfsearch.analysis._export import EXPORT_FILE, export_trials, trial_rows
 from mfsearch.analysis._report import PNG_FILES, REPORT_FILE, SECTIONS, write_report
 from mfsearch.analysis._rerun import RERUN_JSON, RERUN_MD, plan, rerun, summarize
 from mfsearch.analysis._study import (
-    DEFAULT_STORAGE,
     AnalysisError,
     best_trial,
     completed_trials,
@@ -26,6 +25,7 @@ from mfsearch.analysis._study import (
     paper_trial,
     study_names,
 )
+from mfsearch.search import DEFAULT_STORAGE  # re-exported: one default for sweeps and analysis
 
 __all__ = [
     "BEST_FILE",

@@ -6,13 +6,18 @@ import datetime
 import math
 from collections import Counter
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-DEFAULT_STORAGE = "sqlite:///studies/mfsearch.db"
+from mfsearch.search import (
+    StorageError,
+    hide_password,
+    resolve_storage_url,
+    storage_file,
+)
+from mfsearch.search import open_storage as open_search_storage
+
 DEFAULT_METRIC = "val/map_at_r"
 
 
@@ -20,34 +25,25 @@ class AnalysisError(ValueError):
     """Bad input for an analysis command; the message says what is wrong and how to fix it."""
 
 
-def _sqlite_path(url: str) -> Path | None:
-    prefix = "sqlite:///"
-    if not url.startswith(prefix):
-        return None
-    path = url[len(prefix):].split("?", 1)[0]
-    return None if path in ("", ":memory:") else Path(path)
-
-
 def open_storage(url: str) -> optuna.storages.BaseStorage:
     """Opens an existing study storage; never creates an empty database by accident.
 
+    Opening goes through :func:`mfsearch.search.open_storage` (SQLite busy timeout, journal
+    files, hidden passwords); this only adds the check that a file storage already exists.
+
     Args:
-        url: An SQLAlchemy URL such as ``sqlite:///studies/mfsearch.db``.
+        url: A storage URL such as ``sqlite:///studies/mfsearch.db``.
     """
-    if "://" not in url:
-        raise AnalysisError(
-            f"STORAGE={url!r} is not a database URL. Use e.g. sqlite:///studies/mfsearch.db "
-            "or postgresql://user@host/db.")
-    path = _sqlite_path(url)
-    if path is not None and not path.is_file():
-        raise AnalysisError(
-            f"No study storage at {path} (STORAGE={url}). Run a sweep first (make sweep) "
-            "or point STORAGE at the database that holds your studies.")
-    kwargs: dict[str, Any] = {}
-    if path is not None:
-        # Workers may be writing: wait for their locks instead of failing at once.
-        kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
-    return optuna.storages.RDBStorage(url, **kwargs)
+    try:
+        resolved = resolve_storage_url(url)
+        path = storage_file(resolved)
+        if path is not None and not path.is_file():
+            raise AnalysisError(
+                f"No study storage at {path} (STORAGE={hide_password(url)}). Run a sweep first "
+                "(make sweep) or point STORAGE at the database that holds your studies.")
+        return open_search_storage(resolved)
+    except StorageError as exc:
+        raise AnalysisError(str(exc)) from None
 
 
 def study_names(storage: optuna.storages.BaseStorage) -> list[str]:

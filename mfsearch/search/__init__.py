@@ -62,6 +62,7 @@ from mfsearch.search._storage import (
     hide_password,
     open_storage,
     resolve_storage_url,
+    storage_file,
 )
 from mfsearch.search._study import (
     DIRECTIONS,
@@ -139,6 +140,7 @@ __all__ = [
     "job_outcome",
     "load_trial",
     "open_storage",
+    "storage_file",
     "open_study",
     "param_overrides",
     "parse_overrides",

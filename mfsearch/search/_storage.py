@@ -88,6 +88,15 @@ def _file_path(url: str, prefix: str) -> Path:
     return Path(rest)
 
 
+def storage_file(url: str) -> Path | None:
+    """The file of a SQLite or journal storage URL; None for servers and in-memory SQLite."""
+    for prefix in (_SQLITE_PREFIX, JOURNAL_PREFIX):
+        if url.startswith(prefix):
+            path = _file_path(url, prefix)
+            return None if str(path) == ":memory:" else path
+    return None
+
+
 def resolve_storage_url(url: str | None) -> str:
     """Makes file-backed storage URLs absolute, so jobs in other directories find the same file.
 
