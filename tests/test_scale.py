@@ -174,6 +174,40 @@ def test_workers_on_postgresql(tmp_path, postgres_url):
 
 
 # -- faults ----------------------------------------------------------------------------------
+def test_retry_reports_every_epoch_its_checkpoint_holds(tmp_path, make_config):
+    """A worker killed after writing last.pt but before reporting that epoch: the retry
+    still reports every epoch up to the checkpoint (from its history), then the new ones."""
+    from mfsearch.search import run_trial
+    from mfsearch.training import LAST_CHECKPOINT, load_checkpoint, run_training
+
+    tiny = ("trainer.patience=5", "eval.batch_size=512", "dataset.split.val_per_class=20")
+    crashed_dir = tmp_path / "crashed"
+    run_training(make_config(f"run_dir={crashed_dir}", "trainer.max_epochs=2", *tiny))
+    history = load_checkpoint(crashed_dir / LAST_CHECKPOINT)["history"]
+    metric = "val/map_at_r"
+    assert [int(m["epoch"]) for m in history] == [1, 2]
+
+    storage = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    study = optuna.create_study(study_name=STUDY, storage=storage, direction="maximize")
+    crashed = study.ask()
+    crashed.set_user_attr("run_dir", str(crashed_dir))
+    crashed.report(history[0][metric], step=1)  # killed before epoch 2 was reported
+    study.tell(crashed, state=TrialState.FAIL)
+    study.enqueue_trial({}, user_attrs={RETRY_OF_ATTR: crashed.number})
+    retry = study.ask()
+    value = run_trial(make_config(
+        f"run_dir={tmp_path / 'retry'}", "trainer.max_epochs=3", *tiny,
+        f"trial.storage={storage}", f"trial.study_name={STUDY}",
+        f"trial.trial_id={retry._trial_id}", f"trial.number={retry.number}"))
+
+    record = load(storage, STUDY).get_trials()[retry.number]
+    assert record.user_attrs[RESUMED_FROM_ATTR] == str(crashed_dir / LAST_CHECKPOINT)
+    assert record.user_attrs["epochs_run"] == 3
+    assert sorted(record.intermediate_values) == [1, 2, 3]
+    assert [record.intermediate_values[i + 1] for i in range(2)] == [m[metric] for m in history]
+    assert value == max(record.intermediate_values.values())
+
+
 def _slow_trial(tmp_path: Path, storage: str, n_trials: int, *extra: str) -> list[str]:
     return worker_args(tmp_path, storage, STUDY, n_trials, "trainer.max_epochs=4",
                        "trainer.patience=4", *extra)
@@ -241,6 +275,52 @@ def test_sigint_to_the_launcher_stops_every_worker_cleanly(tmp_path):
     retries = [t for t in trials if t.state == TrialState.WAITING]
     assert sorted(t.user_attrs[RETRY_OF_ATTR] for t in retries) == sorted(
         t.number for t in failed)
+
+
+def test_a_signal_during_bookkeeping_is_deferred_to_the_next_check():
+    from mfsearch.search import check_stop, defer_signals, stop_on_signals, stop_requested
+
+    with stop_on_signals():
+        with defer_signals():
+            signal.raise_signal(signal.SIGINT)  # would raise KeyboardInterrupt right here
+            assert stop_requested()
+        with pytest.raises(KeyboardInterrupt):
+            check_stop()
+    assert not stop_requested()
+    with stop_on_signals(), pytest.raises(KeyboardInterrupt):
+        signal.raise_signal(signal.SIGINT)  # outside a deferred block: raised at once
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_a_swallowed_interrupt_still_stops_the_sweep(tmp_path):
+    """Hydra turns a KeyboardInterrupt raised while it composes a job's config into a
+    ConfigCompositionException; the sweep must still stop and fail the trial as interrupted."""
+    from hydra_plugins.mfsearch_sweeper._impl import SweeperImpl
+    from mfsearch.search import Heartbeat, Outcome, open_storage, stop_on_signals, stop_requested
+
+    storage = open_storage(f"sqlite:///{tmp_path / 'db.sqlite'}",
+                           Heartbeat(interval=1, grace_period=3, max_retry=1))
+    study = optuna.create_study(study_name=STUDY, storage=storage, direction="maximize")
+    trial = study.ask({"x": optuna.distributions.FloatDistribution(0.0, 1.0)})
+    impl = SweeperImpl(sampler=None, pruner=None)
+
+    def launch(_study, _plan, trials):
+        try:
+            signal.raise_signal(signal.SIGINT)
+        except KeyboardInterrupt:  # swallowed, as Hydra's config loader does
+            return [Outcome(TrialState.FAIL, reason="the job could not be launched: "
+                                                     "ConfigCompositionException")] * len(trials)
+        raise AssertionError("the signal raised nothing")
+
+    impl.launch = launch
+    with stop_on_signals(), pytest.raises(KeyboardInterrupt):
+        impl._run_batch(study, None, [trial])
+    assert not stop_requested()
+    first, retry = study.get_trials()
+    assert first.state == TrialState.FAIL
+    assert first.user_attrs[FAIL_REASON_ATTR].startswith("interrupted")
+    assert retry.state == TrialState.WAITING and retry.user_attrs[RETRY_OF_ATTR] == first.number
+    assert retry.params == first.params
 
 
 @pytest.mark.slow

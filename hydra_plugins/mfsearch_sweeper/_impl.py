@@ -46,9 +46,11 @@ from mfsearch.search import (
     build_pruner,
     check_keys,
     check_params,
+    check_stop,
     check_sweepable,
     count_finished,
     count_states,
+    defer_signals,
     enqueue_entries,
     fail_stale,
     grid_of,
@@ -62,6 +64,7 @@ from mfsearch.search import (
     resolve_storage_url,
     retry_trial,
     stop_on_signals,
+    stop_requested,
     tell,
     trial_overrides,
     worker_index,
@@ -326,8 +329,10 @@ class SweeperImpl:
         outcomes: list[Outcome] = []
         with stop_on_signals():
             while (remaining := plan.n_trials - count_finished(study)) > 0:
+                check_stop()
                 if beat is not None:
-                    fail_stale(study)
+                    with defer_signals():
+                        fail_stale(study)
                     remaining = plan.n_trials - count_finished(study)
                     # Others' running trials fill the budget: wait for them to end (or go
                     # stale and be retried) rather than overshoot n_trials.
@@ -335,27 +340,46 @@ class SweeperImpl:
                             and not count_states(study, TrialState.WAITING):
                         time.sleep(min(beat.interval, 5))
                         continue
-                trials = [ask_next(study, plan.space, plan.custom, self.config)
-                          for _ in range(max(1, min(plan.n_jobs, remaining)))]
+                # A signal while asking must not leave a trial RUNNING that nobody runs.
+                with defer_signals():
+                    trials = [ask_next(study, plan.space, plan.custom, self.config)
+                              for _ in range(max(1, min(plan.n_jobs, remaining)))]
                 outcomes += self._run_batch(study, plan, trials)
                 self._check_failure_rate(outcomes, plan.max_failure_rate)
         return self._report(study, plan, sweep_dir)
 
     def _run_batch(self, study: optuna.Study, plan: SweepPlan,
                    trials: Sequence[optuna.Trial]) -> list[Outcome]:
-        """Launches and tells one batch; on Ctrl-C/SIGTERM fails it as interrupted (retried)."""
+        """Launches and tells one batch; on Ctrl-C/SIGTERM fails it as interrupted (retried).
+
+        Only the jobs are interruptible; telling the study is done with signals deferred.
+        """
         try:
+            check_stop()  # a signal that came while the trials were asked
             results = self.launch(study, plan, trials)
         except BaseException:  # leave no trial RUNNING behind
-            for trial in trials:
-                tell(study, trial, Outcome(TrialState.FAIL, reason=INTERRUPTED_REASON))
-                retry_trial(study, trial.number)
+            with defer_signals():
+                for trial in trials:
+                    self._interrupted(study, trial)
             raise
-        for trial, outcome in zip(trials, results, strict=True):
-            tell(study, trial, outcome)
-            if outcome.state == TrialState.FAIL:
-                log.warning("trial #%d failed: %s", trial.number, outcome.reason)
+        with defer_signals():
+            # A signal whose KeyboardInterrupt a library swallowed: its job came back failed.
+            stopped = stop_requested()
+            for trial, outcome in zip(trials, results, strict=True):
+                if stopped and outcome.state == TrialState.FAIL:
+                    self._interrupted(study, trial)
+                    continue
+                tell(study, trial, outcome)
+                if outcome.state == TrialState.FAIL:
+                    log.warning("trial #%d failed: %s", trial.number, outcome.reason)
+        check_stop()
         return results
+
+    @staticmethod
+    def _interrupted(study: optuna.Study, trial: optuna.Trial) -> None:
+        """Fails ``trial`` as interrupted and enqueues its retry."""
+        tell(study, trial, Outcome(TrialState.FAIL, reason=INTERRUPTED_REASON))
+        retry_trial(study, trial.number)
 
     @staticmethod
     def _check_failure_rate(outcomes: Sequence[Outcome], limit: float) -> None:

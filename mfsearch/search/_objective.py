@@ -22,6 +22,7 @@ from mfsearch.search._protocol import (
 )
 from mfsearch.search._stale import carry_over, heartbeat, resume_checkpoint, retried_trial
 from mfsearch.search._storage import Heartbeat, open_storage
+from mfsearch.search._workers import stop_requested
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +42,19 @@ class TrialReporter:
         self.metric = metric
         self.last_epoch = 0
 
+    def replay(self, metrics: Mapping[str, float]) -> None:
+        """Reports an epoch run before a resume (its ``metrics`` from the checkpoint's
+        history) without asking the pruner: that epoch was already judged."""
+        value = metrics.get(self.metric)
+        if value is not None and math.isfinite(value):
+            self.trial.report(float(value), step=int(metrics["epoch"]))
+
     def on_epoch_end(self, epoch: int, metrics: Mapping[str, float]) -> None:
-        """Reports ``metrics[metric]`` at step ``epoch``; raises TrialPruned when told to."""
+        """Reports ``metrics[metric]`` at step ``epoch``; raises TrialPruned when told to, and
+        KeyboardInterrupt when a signal asked the sweep to stop (in case a library swallowed
+        the one the signal raised)."""
+        if stop_requested():
+            raise KeyboardInterrupt("stopped by a signal")
         self.last_epoch = epoch
         value = metrics.get(self.metric)
         if value is None or not math.isfinite(value):
@@ -126,10 +138,12 @@ def run_trial(config: TrainConfig) -> float:
     started = time.perf_counter()
     # A retry of a crashed trial resumes from that trial's last.pt when it is readable.
     old = retried_trial(trial.study, trial)
-    resume_from = resume_checkpoint(old)
-    if old is not None and resume_from is not None:
-        for step, old_value in sorted(old.intermediate_values.items()):
-            trial.report(old_value, step=step)
+    resumable = resume_checkpoint(old)
+    resume_from = None
+    if old is not None and resumable is not None:
+        resume_from, history = resumable
+        for metrics in history:
+            reporter.replay(metrics)
         trial.set_user_attr(RESUMED_FROM_ATTR, str(resume_from))
         carry_over(resume_from, config.run_dir)
         log.info("trial %s retries trial %d from %s", config.trial.number, old.number,

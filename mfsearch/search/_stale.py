@@ -46,6 +46,7 @@ from mfsearch.search._protocol import (
     RESUMED_FROM_ATTR,
     RETRY_OF_ATTR,
 )
+from mfsearch.search._workers import defer_signals
 
 log = logging.getLogger(__name__)
 
@@ -156,15 +157,21 @@ def _fail_stale_with_reason(study: optuna.Study) -> None:
 
 @contextlib.contextmanager
 def heartbeat(storage: optuna.storages.BaseStorage, trial_ids: Sequence[int]) -> Iterator[None]:
-    """Records the trials' heartbeats in background threads while the block runs."""
-    threads = [get_heartbeat_thread(trial_id, storage) for trial_id in trial_ids]
-    for thread in threads:
-        thread.start()
+    """Records the trials' heartbeats in background threads while the block runs.
+
+    The threads are started and stopped with signals deferred: a Ctrl-C that cut either in
+    half would leave a thread running, and the process waiting for it at exit.
+    """
+    with defer_signals():
+        threads = [get_heartbeat_thread(trial_id, storage) for trial_id in trial_ids]
+        for thread in threads:
+            thread.start()
     try:
         yield
     finally:
-        for thread in threads:
-            thread.join()
+        with defer_signals():
+            for thread in threads:
+                thread.join()
 
 
 def retried_trial(study: optuna.Study, trial: optuna.Trial | FrozenTrial) -> FrozenTrial | None:
@@ -189,21 +196,26 @@ def carry_over(resume_from: Path, run_dir: str | Path) -> None:
         shutil.copyfile(best, target)
 
 
-def resume_checkpoint(old: FrozenTrial | None) -> Path | None:
-    """The ``last.pt`` of a retried trial's run, when it exists and can be read."""
+def resume_checkpoint(old: FrozenTrial | None) -> tuple[Path, list[dict[str, float]]] | None:
+    """The ``last.pt`` of a retried trial's run and the per-epoch metrics it holds, when it
+    exists and can be read.
+
+    The checkpoint's history, not the crashed trial's intermediate values, is the record of
+    the epochs it holds: a worker killed between writing ``last.pt`` and reporting that epoch
+    leaves the trial one step short.
+    """
     from mfsearch.training import LAST_CHECKPOINT
+    from mfsearch.training._checkpoint import load_checkpoint
 
     if old is None or not old.user_attrs.get("run_dir"):
         return None
     path = Path(old.user_attrs["run_dir"]) / LAST_CHECKPOINT
-    from mfsearch.training._checkpoint import load_checkpoint
-
     try:
-        load_checkpoint(path)
+        history = list(load_checkpoint(path)["history"])
     except Exception as exc:  # missing, truncated or unreadable: start over
         log.info("not resuming from %s: %s", path, type(exc).__name__)
         return None
-    return path
+    return path, history
 
 
 def superseded(trials: Sequence[FrozenTrial]) -> set[int]:

@@ -14,12 +14,28 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from types import FrameType
 
 #: Environment variable holding a worker's index (0 .. N-1) in a parallel sweep.
 WORKER_ENV = "MFSEARCH_WORKER"
+
+#: Set by the first SIGINT/SIGTERM inside :func:`stop_on_signals`.
+_stop = threading.Event()
+#: How many :func:`defer_signals` blocks are open (signal handlers run in the main thread).
+_deferring = [0]
+
+
+def stop_requested() -> bool:
+    """Whether a signal asked this sweep to stop.
+
+    A library may swallow the KeyboardInterrupt a signal raises (Hydra turns one raised while
+    it composes a job's config into a ConfigCompositionException), so the sweep loop and the
+    per-epoch reporter check this flag too.
+    """
+    return _stop.is_set()
 
 
 def worker_index(environ: Mapping[str, str] | None = None) -> int | None:
@@ -99,20 +115,42 @@ def stop_on_signals() -> Iterator[None]:
         os._exit(128 + signum)
 
     def first(signum: int, _frame: FrameType | None) -> None:
+        _stop.set()
         signal.signal(signal.SIGINT, second)
         signal.signal(signal.SIGTERM, second)
-        raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
+        if not _deferring[0]:
+            raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
 
     try:
         saved = {s: signal.signal(s, first) for s in (signal.SIGINT, signal.SIGTERM)}
     except ValueError:  # not the main thread: leave signals alone
         yield
         return
+    _stop.clear()
     try:
         yield
     finally:
+        _stop.clear()
         for signum, handler in saved.items():
             signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
+def defer_signals() -> Iterator[None]:
+    """Inside :func:`stop_on_signals`: a first signal during this block only sets
+    :func:`stop_requested` (checked after the block) instead of raising, so that study
+    bookkeeping (asking, telling, enqueueing a retry) is never cut in half."""
+    _deferring[0] += 1
+    try:
+        yield
+    finally:
+        _deferring[0] -= 1
+
+
+def check_stop() -> None:
+    """Raises KeyboardInterrupt when a signal asked the sweep to stop."""
+    if _stop.is_set():
+        raise KeyboardInterrupt("stopped by a signal")
 
 
 def run_workers(command: Sequence[str], workers: int, poll_s: float = 0.5) -> int:
