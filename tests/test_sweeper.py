@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -55,18 +56,30 @@ def test_hydra_discovers_the_plugin_and_its_groups():
         assert type(build_pruner(spec)).__name__ == cls
 
 
-def test_reporter_reports_each_epoch_and_prunes():
-    study = optuna.create_study(direction="maximize",
-                                pruner=optuna.pruners.ThresholdPruner(lower=0.5))
+@pytest.mark.parametrize("direction", ["maximize", "minimize"])
+def test_reporter_reports_the_best_value_so_far_and_prunes(direction):
+    sign = 1.0 if direction == "maximize" else -1.0
+    study = optuna.create_study(direction=direction, pruner=optuna.pruners.ThresholdPruner(
+        **({"lower": 0.5} if sign > 0 else {"upper": -0.5}), n_warmup_steps=2))
     trial = study.ask()
     reporter = TrialReporter(trial, "val/map_at_r")
-    reporter.on_epoch_end(1, {"val/map_at_r": 0.7, "train/loss": 3.0})
-    reporter.on_epoch_end(2, {"val/map_at_r": math.nan})  # not reported, not pruned
-    with pytest.raises(optuna.TrialPruned):
-        reporter.on_epoch_end(3, {"val/map_at_r": 0.4})
+    values = [0.45, 0.7, math.nan, 0.4, 0.6]
+    for epoch, value in enumerate(values, start=1):  # never pruned: its best stays 0.7
+        reporter.on_epoch_end(epoch, {"val/map_at_r": sign * value, "train/loss": 3.0})
+    # Independent reference: a running best over the finite values.
+    expected, best = {}, None
+    for epoch, value in enumerate(values, start=1):
+        if not math.isnan(value):
+            best = value if best is None else max(best, value)
+            expected[epoch] = sign * best
     frozen = study._storage.get_trial(trial._trial_id)
-    assert frozen.intermediate_values == {1: 0.7, 3: 0.4}
-    assert frozen.user_attrs["pruned_at_epoch"] == 3
+    assert frozen.intermediate_values == expected == {1: sign * 0.45, 2: sign * 0.7,
+                                                      4: sign * 0.7, 5: sign * 0.7}
+    bad = TrialReporter(study.ask(), "val/map_at_r")
+    bad.on_epoch_end(1, {"val/map_at_r": sign * 0.3})  # warm-up step: not pruned
+    with pytest.raises(optuna.TrialPruned):
+        bad.on_epoch_end(2, {"val/map_at_r": sign * 0.4})
+    assert study._storage.get_trial(bad.trial._trial_id).user_attrs["pruned_at_epoch"] == 2
 
 
 @pytest.mark.parametrize("succeeded,result,attrs,expected", [
@@ -156,7 +169,8 @@ def _check_trial_records(trial: optuna.trial.FrozenTrial, epochs: int) -> None:
     assert attrs["seed"] == summary["config"]["seed"]
     assert trial.value == pytest.approx(summary["metrics"]["val/map_at_r"])
     history = {int(h["epoch"]): h["val/map_at_r"] for h in summary["history"]}
-    assert trial.intermediate_values == pytest.approx(history)
+    running_best = dict(zip(history, itertools.accumulate(history.values(), max), strict=True))
+    assert trial.intermediate_values == pytest.approx(running_best)
     assert trial.value == pytest.approx(history[attrs["best_epoch"]])
     assert attrs["overrides"] == [f"{k}={v!r}" if isinstance(v, float) else f"{k}={v}"
                                   for k, v in sorted(trial.params.items())]

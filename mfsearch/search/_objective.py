@@ -30,6 +30,11 @@ log = logging.getLogger(__name__)
 class TrialReporter:
     """Trainer callback: reports the optimized metric each epoch and stops pruned trials.
 
+    The value reported at epoch k is the best value of epochs 1..k: what the trial would be
+    worth if it stopped after epoch k (it keeps its best epoch's checkpoint, and its objective
+    is the best epoch's metric). Pruners thus compare what trials have achieved, not one
+    epoch's noisy measurement; each epoch's own value stays in the run's ``metrics.json``.
+
     Args:
         trial: The running Optuna trial.
         metric: The metric to report, e.g. ``"val/map_at_r"``.
@@ -41,28 +46,37 @@ class TrialReporter:
         self.trial = trial
         self.metric = metric
         self.last_epoch = 0
+        self.best: float | None = None
+        self._maximize = trial.study.direction == optuna.study.StudyDirection.MAXIMIZE
+
+    def _report(self, epoch: int, metrics: Mapping[str, float]) -> float | None:
+        """Reports the best value so far at step ``epoch``; returns this epoch's value."""
+        value = metrics.get(self.metric)
+        if value is None or not math.isfinite(value):
+            return None
+        value = float(value)
+        if self.best is None or (value > self.best if self._maximize else value < self.best):
+            self.best = value
+        self.trial.report(self.best, step=epoch)
+        return value
 
     def replay(self, metrics: Mapping[str, float]) -> None:
         """Reports an epoch run before a resume (its ``metrics`` from the checkpoint's
         history) without asking the pruner: that epoch was already judged."""
-        value = metrics.get(self.metric)
-        if value is not None and math.isfinite(value):
-            self.trial.report(float(value), step=int(metrics["epoch"]))
+        self._report(int(metrics["epoch"]), metrics)
 
     def on_epoch_end(self, epoch: int, metrics: Mapping[str, float]) -> None:
-        """Reports ``metrics[metric]`` at step ``epoch``; raises TrialPruned when told to, and
+        """Reports the metric at step ``epoch``; raises TrialPruned when told to, and
         KeyboardInterrupt when a signal asked the sweep to stop (in case a library swallowed
         the one the signal raised)."""
         if stop_requested():
             raise KeyboardInterrupt("stopped by a signal")
         self.last_epoch = epoch
-        value = metrics.get(self.metric)
-        if value is None or not math.isfinite(value):
-            return
-        self.trial.report(float(value), step=epoch)
-        if self.trial.should_prune():
+        value = self._report(epoch, metrics)
+        if value is not None and self.trial.should_prune():
             self.trial.set_user_attr(PRUNED_AT_ATTR, epoch)
-            raise optuna.TrialPruned(f"pruned after epoch {epoch} ({self.metric}={value:.4f})")
+            raise optuna.TrialPruned(f"pruned after epoch {epoch} ({self.metric}={value:.4f}, "
+                                     f"best so far {self.best:.4f})")
 
 
 def check_sweepable(config: TrainConfig) -> None:
