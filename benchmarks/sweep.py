@@ -20,6 +20,7 @@ e.g. ``trainer.patience=3`` to compare the two with the trainer's early stopping
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -178,12 +179,14 @@ def study_settings(extra: list[str]) -> dict:
             "overrides": extra}
 
 
-def compare_pruning(tmp: Path, trials: int, seeds: list[int], extra: list[str]) -> dict:
-    """Hyperband against no pruner, one pair of studies per sampler seed."""
+def compare_pruning(tmp: Path, trials: int, seeds: list[int], extra: list[str],
+                    tag: str = "") -> dict:
+    """Hyperband against no pruner, one pair of studies per sampler seed (stored in
+    ``tmp/<tag>hyperband<seed>.db`` and ``tmp/<tag>nop<seed>.db``)."""
     pairs = []
     for seed in seeds:
-        with_pruning = run_study(tmp, f"hyperband{seed}", "hyperband", trials, seed, extra)
-        without = run_study(tmp, f"nop{seed}", "nop", trials, seed, extra)
+        with_pruning = run_study(tmp, f"{tag}hyperband{seed}", "hyperband", trials, seed, extra)
+        without = run_study(tmp, f"{tag}nop{seed}", "nop", trials, seed, extra)
         pairs.append({"seed": seed, "with": with_pruning, "without": without})
     epochs_with = sum(p["with"]["epochs"] for p in pairs)
     epochs_without = sum(p["without"]["epochs"] for p in pairs)
@@ -211,13 +214,22 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
                         help="sampler seeds; one Hyperband/no-pruner pair of studies each")
+    parser.add_argument("--workdir", default=None,
+                        help="keep the studies and runs here (default: a temporary folder); "
+                             "it must not hold an earlier run's studies, which would be "
+                             "topped up rather than run again")
     parser.add_argument("--no-fixed-configs", action="store_true",
                         help="skip the second comparison, with the random sampler")
     parser.add_argument("overrides", nargs="*",
                         help="Hydra overrides for both studies, e.g. trainer.patience=3")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as name:
-        tmp = Path(name)
+    if args.workdir and any(Path(args.workdir).glob("*.db")):
+        parser.error(f"--workdir {args.workdir} already holds studies (*.db); their sweeps "
+                     "would be topped up instead of run again. Give an empty folder.")
+    with contextlib.ExitStack() as stack:
+        tmp = Path(args.workdir) if args.workdir else Path(
+            stack.enter_context(tempfile.TemporaryDirectory()))
+        tmp.mkdir(parents=True, exist_ok=True)
         overhead = measure_overhead(tmp, args.repeats)
         pruning = compare_pruning(tmp, args.trials, args.seeds, args.overrides)
         # The same comparison with the random sampler: both studies then try the same
@@ -225,7 +237,8 @@ def main() -> None:
         # next point depends on what was pruned, and Optuna's Hyperband shows TPE only the
         # trials of the current trial's bracket).
         fixed = None if args.no_fixed_configs else compare_pruning(
-            tmp, args.trials, args.seeds, ["hydra/sweeper/sampler=random", *args.overrides])
+            tmp, args.trials, args.seeds, ["hydra/sweeper/sampler=random", *args.overrides],
+            tag="random-")
     seeds = " ".join(map(str, args.seeds))
     flags = ["--no-fixed-configs"] if args.no_fixed_configs else []
     result = {

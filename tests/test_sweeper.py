@@ -80,6 +80,14 @@ def test_reporter_reports_the_best_value_so_far_and_prunes(direction):
     with pytest.raises(optuna.TrialPruned):
         bad.on_epoch_end(2, {"val/map_at_r": sign * 0.4})
     assert study._storage.get_trial(bad.trial._trial_id).user_attrs["pruned_at_epoch"] == 2
+    # After the run's last epoch the pruner is not asked: the result is kept.
+    done = TrialReporter(study.ask(), "val/map_at_r", last_epoch_of_run=2)
+    done.on_epoch_end(1, {"val/map_at_r": sign * 0.3})
+    done.on_epoch_end(2, {"val/map_at_r": sign * 0.4})
+    assert study._storage.get_trial(done.trial._trial_id).intermediate_values == {
+        1: sign * 0.3, 2: sign * 0.4}
+    with pytest.raises(ValueError, match="last_epoch_of_run"):
+        TrialReporter(study.ask(), "val/map_at_r", last_epoch_of_run=0)
 
 
 @pytest.mark.parametrize("succeeded,result,attrs,expected", [

@@ -81,7 +81,7 @@ SECTIONS: tuple[Section, ...] = (
             "Variance of the metric explained by each hyperparameter (random-forest fANOVA).",
             lambda s, _: optuna.visualization.plot_param_importances(s, evaluator=_fanova())),
     Section("intermediate", "Intermediate values",
-            "Validation metric per epoch; crosses mark where the pruner stopped a trial.",
+            "Best validation metric so far, per epoch; crosses mark where the pruner stopped a trial.",
             _intermediate),
     Section("parallel", "Parallel coordinates",
             "Each line is a completed trial, coloured by its metric.",

@@ -35,16 +35,24 @@ class TrialReporter:
     is the best epoch's metric). Pruners thus compare what trials have achieved, not one
     epoch's noisy measurement; each epoch's own value stays in the run's ``metrics.json``.
 
+    The pruner is not asked after the last epoch (``last_epoch_of_run``): the run is done
+    then, and stopping it would only throw its result away (Hyperband's top rung falls there).
+
     Args:
         trial: The running Optuna trial.
         metric: The metric to report, e.g. ``"val/map_at_r"``.
+        last_epoch_of_run: The run's final epoch (``trainer.max_epochs``); None: unknown.
     """
 
-    def __init__(self, trial: optuna.Trial, metric: str) -> None:
+    def __init__(self, trial: optuna.Trial, metric: str,
+                 last_epoch_of_run: int | None = None) -> None:
         if not metric:
             raise ValueError(f"A reporter needs a metric name, but got {metric=}")
+        if last_epoch_of_run is not None and last_epoch_of_run < 1:
+            raise ValueError(f"A run's last epoch is >= 1, but got {last_epoch_of_run=}")
         self.trial = trial
         self.metric = metric
+        self.last_epoch_of_run = last_epoch_of_run
         self.last_epoch = 0
         self.best: float | None = None
         self._maximize = trial.study.direction == optuna.study.StudyDirection.MAXIMIZE
@@ -73,7 +81,8 @@ class TrialReporter:
             raise KeyboardInterrupt("stopped by a signal")
         self.last_epoch = epoch
         value = self._report(epoch, metrics)
-        if value is not None and self.trial.should_prune():
+        final = self.last_epoch_of_run is not None and epoch >= self.last_epoch_of_run
+        if value is not None and not final and self.trial.should_prune():
             self.trial.set_user_attr(PRUNED_AT_ATTR, epoch)
             raise optuna.TrialPruned(f"pruned after epoch {epoch} ({self.metric}={value:.4f}, "
                                      f"best so far {self.best:.4f})")
@@ -148,7 +157,7 @@ def run_trial(config: TrainConfig) -> float:
 
     check_sweepable(config)
     trial = load_trial(config.trial)
-    reporter = TrialReporter(trial, config.optimized_metric)
+    reporter = TrialReporter(trial, config.optimized_metric, config.trainer.max_epochs)
     started = time.perf_counter()
     # A retry of a crashed trial resumes from that trial's last.pt when it is readable.
     old = retried_trial(trial.study, trial)

@@ -10,8 +10,9 @@ One trial, one job:
    it works the same in the sweeper's process (Hydra's basic launcher) and in other processes
    or machines (joblib, submitit, many workers). While it trains it writes:
 
-   - the optimized metric after every epoch as an intermediate value (step = epoch), and asks
-     the study's pruner (built from the study's ``pruner`` user attr) whether to stop;
+   - after every epoch, the best value of the optimized metric so far as an intermediate value
+     (step = epoch: the trial's value if it stopped there), and asks the study's pruner (built
+     from the study's ``pruner`` user attr) whether to stop;
    - the user attrs :data:`RESULT_ATTRS` when training ends, or ``pruned_at_epoch`` before it
      raises :class:`optuna.TrialPruned`, or ``fail_reason`` before it re-raises an error.
 
