@@ -22,7 +22,7 @@ from mfsearch.search._protocol import (
 )
 from mfsearch.search._stale import carry_over, heartbeat, resume_checkpoint, retried_trial
 from mfsearch.search._storage import Heartbeat, open_storage
-from mfsearch.search._workers import stop_requested
+from mfsearch.search._workers import check_stop
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +77,7 @@ class TrialReporter:
         """Reports the metric at step ``epoch``; raises TrialPruned when told to, and
         KeyboardInterrupt when a signal asked the sweep to stop (in case a library swallowed
         the one the signal raised)."""
-        if stop_requested():
-            raise KeyboardInterrupt("stopped by a signal")
+        check_stop()
         self.last_epoch = epoch
         value = self._report(epoch, metrics)
         final = self.last_epoch_of_run is not None and epoch >= self.last_epoch_of_run
@@ -161,9 +160,10 @@ def run_trial(config: TrainConfig) -> float:
     started = time.perf_counter()
     # A retry of a crashed trial resumes from that trial's last.pt when it is readable.
     old = retried_trial(trial.study, trial)
-    resumable = resume_checkpoint(old)
+    resumable = resume_checkpoint(old)  # None without a readable last.pt (or no old trial)
     resume_from = None
-    if old is not None and resumable is not None:
+    if resumable is not None:
+        assert old is not None
         resume_from, history = resumable
         for metrics in history:
             reporter.replay(metrics)
